@@ -1,0 +1,1 @@
+"""Running Fangpin: the embedded stack, the CLI and the real test servers."""

@@ -1,0 +1,1 @@
+"""The three Fangpin services: intake, screening and casework."""

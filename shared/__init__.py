@@ -1,0 +1,1 @@
+"""Shared code of the three Fangpin services: contracts, messaging, db, settings, problems."""
