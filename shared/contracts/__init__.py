@@ -1,0 +1,1 @@
+"""Integration-event contracts: the only coupling between the services."""

@@ -1,0 +1,206 @@
+"""ConsumerRunner: decode → [inbox claim + handler in one transaction] → commit offsets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.backoff import backoff_delay
+from shared.clock import Clock
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.registry import PoisonMessage, UnknownEventType, decode
+from shared.logs import causation_id, correlation_id
+from shared.messaging.inbox import claim
+from shared.messaging.ports import MessagePublisher, MessageSource, OutgoingMessage, ReceivedMessage
+from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_PROCESSED
+from shared.settings import ConsumerSettings
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, EventEnvelope[Any]], Awaitable[None]]
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the database itself is unreachable (not this message's fault)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures that may pass on a retry (races, timeouts)."""
+    return isinstance(exc, IntegrityError | TimeoutError | DBAPIError)
+
+
+class ConsumerRunner:
+    """Runs one consumer group: at-least-once delivery made effectively-once by the inbox."""
+
+    def __init__(
+        self,
+        *,
+        group: str,
+        source: MessageSource,
+        dead_letters: MessagePublisher,
+        dlq_topic: str,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        inbox: Table,
+        handlers: Mapping[tuple[str, int], Handler],
+        clock: Clock,
+        settings: ConsumerSettings,
+    ) -> None:
+        self.group = group
+        self._source = source
+        self._dead_letters = dead_letters
+        self._dlq_topic = dlq_topic
+        self._sessionmaker = sessionmaker
+        self._inbox = inbox
+        self._handlers = dict(handlers)
+        self._clock = clock
+        self._settings = settings
+        self._stopping = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and process until stop is set; the batch in hand is always finished."""
+        while not stop.is_set():
+            messages = await self._source.fetch(
+                max_records=500, timeout_ms=self._settings.fetch_timeout_ms
+            )
+            if messages:
+                await self.process(messages)
+            lag = self._source.lag()
+            if lag is not None:
+                CONSUMER_LAG.labels(self.group).set(lag)
+
+    async def process(self, messages: Sequence[ReceivedMessage]) -> None:
+        """Apply each record in order, then commit their offsets (after the DB commits)."""
+        for msg in messages:
+            await self._process_one(msg)
+        await self._source.commit(messages)
+
+    async def _process_one(self, msg: ReceivedMessage) -> None:
+        try:
+            envelope = decode(msg.value)
+        except UnknownEventType:
+            EVENTS_PROCESSED.labels(self.group, "ignored").inc()
+            return
+        except PoisonMessage as exc:
+            await self._dead_letter(msg, exc, attempts=1)
+            return
+        handler = self._handlers.get((envelope.event_type, envelope.schema_version))
+        if handler is None:
+            EVENTS_PROCESSED.labels(self.group, "ignored").inc()
+            return
+        tokens = (
+            correlation_id.set(str(envelope.correlation_id)),
+            causation_id.set(str(envelope.event_id)),
+        )
+        try:
+            await self._apply_with_retry(msg, envelope, handler)
+        finally:
+            correlation_id.reset(tokens[0])
+            causation_id.reset(tokens[1])
+
+    async def _apply_with_retry(
+        self, msg: ReceivedMessage, envelope: EventEnvelope[Any], handler: Handler
+    ) -> None:
+        attempt = 0
+        outage = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._sessionmaker() as session, session.begin():
+                    fresh = await claim(
+                        session,
+                        self._inbox,
+                        consumer=self.group,
+                        event_id=envelope.event_id,
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                        now=self._clock.now(),
+                    )
+                    if fresh:
+                        await handler(session, envelope)
+                EVENTS_PROCESSED.labels(self.group, "applied" if fresh else "duplicate").inc()
+                return
+            except Exception as exc:
+                if is_unavailable(exc):
+                    # The database is down: block the partition and wait, however long it
+                    # takes. Dead-lettering here would punish good messages for an outage.
+                    outage += 1
+                    attempt -= 1
+                    delay = self._delay(outage)
+                    logger.warning(
+                        "%s: database unavailable (%s); retry in %.1fs",
+                        self.group,
+                        type(exc).__name__,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                if is_transient(exc) and attempt < self._settings.max_attempts:
+                    delay = self._delay(attempt)
+                    logger.info(
+                        "%s: transient failure on %s (%s); retry %d in %.1fs",
+                        self.group,
+                        envelope.event_type,
+                        type(exc).__name__,
+                        attempt,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                logger.exception(
+                    "%s: giving up on %s %s", self.group, envelope.event_type, envelope.event_id
+                )
+                await self._dead_letter(msg, exc, attempts=attempt)
+                return
+
+    def _delay(self, attempt: int) -> float:
+        return backoff_delay(
+            attempt,
+            initial=self._settings.initial_backoff_seconds,
+            maximum=self._settings.max_backoff_seconds,
+        )
+
+    async def _dead_letter(
+        self, msg: ReceivedMessage, exc: BaseException, *, attempts: int
+    ) -> None:
+        headers = (
+            *msg.headers,
+            ("x-error-type", type(exc).__name__.encode()),
+            ("x-error-message", str(exc)[:1000].encode()),
+            ("x-original-topic", msg.topic.encode()),
+            ("x-original-partition", str(msg.partition).encode()),
+            ("x-original-offset", str(msg.offset).encode()),
+            ("x-attempts", str(attempts).encode()),
+            ("x-failed-at", self._clock.now().isoformat().encode()),
+        )
+        dead = OutgoingMessage(topic=self._dlq_topic, key=msg.key, value=msg.value, headers=headers)
+        failures = 0
+        while True:
+            try:
+                await self._dead_letters.publish_batch([dead])
+                break
+            except Exception:
+                # The offset must not move past a record that reached neither the DB nor the DLQ.
+                failures += 1
+                delay = self._delay(failures)
+                logger.warning("%s: dead-letter publish failed; retry in %.1fs", self.group, delay)
+                await asyncio.sleep(delay)
+        DEAD_LETTERS.labels(self.group).inc()
+        EVENTS_PROCESSED.labels(self.group, "dead_lettered").inc()
+        logger.error(
+            "%s: dead-lettered %s@%s:%s: %s",
+            self.group,
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            type(exc).__name__,
+        )
