@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 def utc_now() -> datetime:
@@ -46,3 +47,20 @@ class FrozenClock:
         if at.tzinfo is None:
             raise ValueError("FrozenClock needs an aware datetime")
         self._at = at.astimezone(UTC)
+
+
+# Every date in Fangpin (due dates, birth dates, occurred_on) is a local date in China
+# Standard Time; instants are stored in UTC and converted only at this edge.
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def china_date(instant: datetime) -> date:
+    """Return the local calendar date in China of an aware instant."""
+    if instant.tzinfo is None:
+        raise ValueError("china_date needs an aware datetime")
+    return instant.astimezone(CHINA_TZ).date()
+
+
+def today_in_china() -> date:
+    """Return today's date in China Standard Time."""
+    return china_date(utc_now())

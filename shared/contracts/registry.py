@@ -63,7 +63,8 @@ def build_envelope(
 ) -> EventEnvelope[Payload]:
     """Wrap a payload in an envelope with its catalogue name and version."""
     event_type, version = type_of(payload)
-    return EventEnvelope[Payload](
+    # Parametrised with the concrete payload class so serialisation sees its fields.
+    return EventEnvelope[type(payload)](  # type: ignore[misc,operator,no-any-return]
         event_id=event_id or uuid4(),
         event_type=event_type,
         schema_version=version,
@@ -79,7 +80,9 @@ def build_envelope(
 
 def encode(envelope: EventEnvelope[Any]) -> bytes:
     """Serialise an envelope to the JSON bytes that go on a topic."""
-    return envelope.model_dump_json().encode()
+    # serialize_as_any: an envelope typed EventEnvelope[Payload] must still write every
+    # field of the concrete payload it carries.
+    return envelope.model_dump_json(serialize_as_any=True).encode()
 
 
 def decode(raw: bytes) -> EventEnvelope[Payload]:

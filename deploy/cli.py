@@ -1,0 +1,200 @@
+"""The `fangpin` command: run, serve, work, migrate, and small operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import cast
+
+from deploy.migrate import SERVICES, migrate
+from shared.auth import ROLES, Role, issue_token
+from shared.clock import SystemClock
+from shared.contracts.registry import json_schemas
+from shared.logs import configure_logging
+from shared.secrets import load_secrets
+from shared.settings import ServiceSettings
+from shared.worker import bus_for, install_stop_signals, run_worker
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "shared" / "contracts" / "schemas"
+
+
+def settings_for(service: str) -> ServiceSettings:
+    """Return a service's settings read from the environment."""
+    if service == "intake":
+        from services.intake.settings import IntakeSettings
+
+        return IntakeSettings()
+    if service == "screening":
+        from services.screening.settings import ScreeningSettings
+
+        return ScreeningSettings()
+    from services.casework.settings import CaseworkSettings
+
+    return CaseworkSettings()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run everything embedded (what `make run` calls)."""
+    from deploy.local import run_embedded
+
+    var = Path(args.var)
+    var.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run_embedded(var, host=args.host))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve one service's API in production shape."""
+    import uvicorn
+
+    settings = settings_for(args.service)
+    configure_logging(args.service, settings.log_level)
+    if args.service == "intake":
+        from services.intake.app import create_app as make_intake
+
+        app = make_intake(settings)  # type: ignore[arg-type]
+    elif args.service == "screening":
+        from services.screening.app import create_app as make_screening
+
+        app = make_screening(settings)  # type: ignore[arg-type]
+    else:
+        from services.casework.app import create_app as make_casework
+
+        app = make_casework(settings)  # type: ignore[arg-type]
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+async def _work(service: str) -> None:
+    settings = settings_for(service)
+    configure_logging(f"{service}-worker", settings.log_level)
+    clock = SystemClock()
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    if service == "intake":
+        from services.intake.worker import worker_spec as intake_spec
+
+        spec = intake_spec(clock)
+    elif service == "screening":
+        from services.screening.worker import worker_spec as screening_spec
+
+        keys = load_secrets(settings.environment, settings.var_dir)
+        spec = screening_spec(clock, keys.cipher())
+    else:
+        from services.casework.settings import CaseworkSettings
+        from services.casework.worker import worker_spec as casework_spec
+
+        spec = casework_spec(cast(CaseworkSettings, settings), clock)
+    await run_worker(spec, settings=settings, bus=bus_for(settings), clock=clock, stop=stop)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run one service's worker (relay, consumers, sweeper) in production shape."""
+    asyncio.run(_work(args.service))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply migrations to one service's database (or all)."""
+    targets = SERVICES if args.service == "all" else (args.service,)
+    for service in targets:
+        url = args.url or settings_for(service).database.url
+        asyncio.run(migrate(service, url, action="upgrade", revision=args.revision))
+        print(f"{service}: migrated to {args.revision}")
+    return 0
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    """Write (or check) the JSON Schemas of every event."""
+    schemas = json_schemas()
+    stale = []
+    for name, schema in schemas.items():
+        text = json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        path = SCHEMA_DIR / name
+        if args.action == "write":
+            SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        elif not path.exists() or path.read_text(encoding="utf-8") != text:
+            stale.append(name)
+    if stale:
+        print("stale event schemas (run `make schemas`): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    print(f"{len(schemas)} event schemas {'written' if args.action == 'write' else 'current'}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Issue a caseworker JWT with the configured secret (an operator's tool)."""
+    keys = load_secrets(args.environment, Path(args.var))
+    token = issue_token(
+        keys.jwt_secret,
+        sub=args.sub,
+        role=cast(Role, args.role),
+        region=args.region,
+        now=SystemClock().now(),
+        ttl=timedelta(hours=args.hours),
+    )
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser."""
+    parser = argparse.ArgumentParser(prog="fangpin", description="防贫 Fangpin")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run everything embedded (SQLite + in-process bus)")
+    up.add_argument("--var", default="var")
+    up.add_argument("--host", default="127.0.0.1")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="serve one API (production shape)")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run one worker (production shape)")
+    worker.add_argument("service", choices=SERVICES)
+    worker.set_defaults(func=cmd_worker)
+
+    mig = sub.add_parser("migrate", help="apply Alembic migrations")
+    mig.add_argument("service", choices=(*SERVICES, "all"))
+    mig.add_argument("--url", default=None)
+    mig.add_argument("--revision", default="head")
+    mig.set_defaults(func=cmd_migrate)
+
+    sch = sub.add_parser("schemas", help="write or check the event JSON Schemas")
+    sch.add_argument("action", choices=("write", "check"))
+    sch.set_defaults(func=cmd_schemas)
+
+    tok = sub.add_parser("token", help="issue a caseworker JWT")
+    tok.add_argument("--sub", required=True)
+    tok.add_argument("--role", required=True, choices=ROLES)
+    tok.add_argument("--region", required=True)
+    tok.add_argument("--hours", type=int, default=12)
+    tok.add_argument("--environment", default="local")
+    tok.add_argument("--var", default="var")
+    tok.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""The intake API: create_app() builds it; `fangpin serve intake` runs it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.intake import routes
+from services.intake.catalogue import default_catalogue
+from services.intake.dependencies import IntakeState
+from services.intake.models import outbox_table
+from services.intake.service import IntakeContext
+from services.intake.settings import IntakeSettings
+from shared.auth import ClientRegistry, RateLimiter, ReplayGuard
+from shared.clock import Clock, SystemClock
+from shared.contracts.topics import Topic
+from shared.db import UnitOfWork, create_engine, make_sessionmaker
+from shared.messaging.outbox import Outbox
+from shared.secrets import Secrets, load_secrets
+from shared.web import install_common
+
+DESCRIPTION = """
+防贫监测「发现」入口：农户自主申报（小程序后端代提交）、部门数据比对预警、干部走访排查报告。
+
+The front door of Fangpin: household self-declarations, department data-comparison alerts and
+cadre reports. Machine clients sign every request with HMAC-SHA256 (`X-Client-Id`,
+`X-Timestamp`, `X-Signature`); caseworkers use `Authorization: Bearer <JWT>`. Every error is an
+RFC 9457 problem with Chinese and English text. Resident ID numbers are masked in every response.
+"""
+
+
+def load_clients(settings: IntakeSettings) -> ClientRegistry:
+    """Return the machine clients from the inline JSON or the file the settings name."""
+    if settings.clients_json:
+        return ClientRegistry.from_json(settings.clients_json)
+    path = settings.clients_file or settings.var_dir / "demo-credentials.json"
+    if path.exists():
+        return ClientRegistry.from_file(path)
+    return ClientRegistry([])
+
+
+def intake_outbox() -> Outbox:
+    """Return intake's outbox writer."""
+    return Outbox(outbox_table, topic=Topic.INTAKE_EVENTS, producer="intake")
+
+
+def create_app(
+    settings: IntakeSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    secrets: Secrets | None = None,
+    clients: ClientRegistry | None = None,
+) -> FastAPI:
+    """Build the intake app; settings are read here, never at import."""
+    cfg = settings or IntakeSettings()
+    engine_box: dict[str, AsyncEngine] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(cfg.database)
+        engine_box["engine"] = engine
+        keys = secrets or load_secrets(cfg.environment, cfg.var_dir)
+        app.state.intake = IntakeState(
+            uow=UnitOfWork(make_sessionmaker(engine)),
+            ctx=IntakeContext(
+                outbox=intake_outbox(),
+                cipher=keys.cipher(),
+                clock=clock or SystemClock(),
+                catalogue=default_catalogue(),
+            ),
+            clients=clients or load_clients(cfg),
+            replay=ReplayGuard(),
+            limiter=RateLimiter(),
+            jwt_secret=keys.jwt_secret,
+        )
+        app.state.jwt_secret = keys.jwt_secret
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Fangpin intake 防贫监测·发现受理",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_common(app, service="intake", settings=cfg, engine_of=lambda: engine_box["engine"])
+    app.include_router(routes.router)
+    return app

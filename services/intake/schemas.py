@@ -1,0 +1,307 @@
+"""Intake's request and response bodies (never ORM objects)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.intake import validation
+from shared.problems import FieldValueError
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+Money = Decimal
+
+
+class PersonIn(BaseModel):
+    """A household member as the applicant lists them."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=50, description="姓名")
+    id_number: str = Field(max_length=40, description="居民身份证号码（18位）")
+    relation: str = Field(default="other", description="与申请人关系")
+
+    _id = field_validator("id_number")(validation.resident_id)
+
+    @field_validator("relation")
+    @classmethod
+    def _relation(cls, v: str) -> str:
+        return validation.enum_value(v, validation.RELATIONS, "relation")
+
+
+class ApplicantIn(BaseModel):
+    """The person declaring for the household."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=50, description="申请人姓名")
+    id_number: str = Field(max_length=40, description="居民身份证号码（18位）")
+    phone: str = Field(max_length=20, description="联系电话")
+
+    _id = field_validator("id_number")(validation.resident_id)
+    _phone = field_validator("phone")(validation.phone)
+
+
+class ProxyIn(BaseModel):
+    """Who filed on the household's behalf (代申报)."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=50, description="代申报人姓名")
+    id_number: str = Field(max_length=40, description="代申报人身份证号码")
+    phone: str = Field(max_length=20, description="代申报人电话")
+    relation: str = Field(description="代申报人与申请人的关系，如 village_cadre（村干部）")
+
+    _id = field_validator("id_number")(validation.resident_id)
+    _phone = field_validator("phone")(validation.phone)
+
+    @field_validator("relation")
+    @classmethod
+    def _relation(cls, v: str) -> str:
+        return validation.enum_value(v, validation.PROXY_RELATIONS, "proxy.relation")
+
+
+class DeclarationCreate(BaseModel):
+    """农户自主申报: a household's self-declaration of difficulty."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "applicant": {
+                        "name": "张三",
+                        "id_number": "11010519491231002X",
+                        "phone": "13800138000",
+                    },
+                    "village_code": "141122100201",
+                    "difficulty_types": ["illness"],
+                    "description": "家中主要劳动力患大病，医疗支出大",
+                    "income_last_12_months": 5200.0,
+                    "members": [],
+                    "consent": True,
+                }
+            ]
+        },
+    )
+
+    applicant: ApplicantIn
+    village_code: str = Field(description="户籍所在村12位统计用区划代码")
+    difficulty_types: list[str] = Field(
+        min_length=1,
+        max_length=10,
+        description="困难类型："
+        + "、".join(f"{k}（{v}）" for k, v in validation.DIFFICULTY_TYPES.items()),
+    )
+    description: str = Field(default="", max_length=2000, description="困难情况说明")
+    income_last_12_months: Money | None = Field(
+        default=None,
+        ge=0,
+        le=100_000_000,
+        max_digits=14,
+        decimal_places=2,
+        description="近12个月家庭收入（元，自报）",
+    )
+    members: list[PersonIn] = Field(default_factory=list, max_length=30, description="家庭成员")
+    proxy: ProxyIn | None = Field(default=None, description="代申报人（如有）")
+    consent: bool = Field(description="同意授权核查家庭经济状况（必须为 true）")
+    callback_url: str | None = Field(
+        default=None, max_length=500, description="进度回调地址（可选，签名推送）"
+    )
+
+    _village = field_validator("village_code")(validation.village_code)
+
+    @field_validator("difficulty_types")
+    @classmethod
+    def _types(cls, v: list[str]) -> list[str]:
+        for item in v:
+            validation.enum_value(item, validation.DIFFICULTY_TYPES, "difficulty_types")
+        return list(dict.fromkeys(v))
+
+    @field_validator("consent")
+    @classmethod
+    def _consent(cls, v: bool) -> bool:
+        if v is not True:
+            raise FieldValueError(
+                "consent.required",
+                "须同意授权核查家庭经济状况后方可申报",
+                "consent must be true to file a declaration",
+            )
+        return v
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://")):
+            raise FieldValueError(
+                "callback_url.format", "回调地址应为 http(s) URL", "not an http(s) URL"
+            )
+        return v
+
+
+class DeclarationReceipt(BaseModel):
+    """What a filed declaration returns."""
+
+    receipt_no: str = Field(description="受理回执编号")
+    status_url: str = Field(description="进度查询地址")
+    stage: str
+
+
+Stage = Literal[
+    "received",
+    "under_verification",
+    "in_publicity",
+    "included",
+    "not_included",
+    "risk_eliminated",
+]
+
+
+class ProgressStep(BaseModel):
+    """One step the applicant can see."""
+
+    stage: str
+    at: datetime
+    note: str | None = None
+
+
+class DeclarationProgressRead(BaseModel):
+    """The applicant-facing progress of a declaration."""
+
+    receipt_no: str
+    stage: Stage
+    stage_label_zh: str
+    received_at: datetime
+    stage_changed_at: datetime
+    identification_due: date | None = Field(description="认定截止日期（开案起15日）")
+    days_remaining: int | None = Field(description="距认定截止的天数（负数为已超期）")
+    outcome_reason: str | None = None
+    applicant_id_masked: str
+    history: list[ProgressStep]
+
+
+class AlertCreate(BaseModel):
+    """部门筛查预警: one data-comparison alert from a department system."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "alert_id": "YB-2026-000123",
+                    "alert_type": "medical_insurance.large_out_of_pocket",
+                    "subject_id_number": "11010519491231002X",
+                    "village_code": "141122100201",
+                    "amount": 52000.0,
+                    "occurred_on": "2026-11-01",
+                    "details": {},
+                }
+            ]
+        },
+    )
+
+    alert_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:\-]+$")
+    alert_type: str = Field(max_length=80, description="预警类型（见部门目录）")
+    subject_id_number: str = Field(max_length=40, description="预警对象身份证号码")
+    village_code: str | None = Field(default=None, description="村级区划代码（可选）")
+    amount: Money | None = Field(
+        default=None, ge=0, le=100_000_000, max_digits=14, decimal_places=2
+    )
+    count: int | None = Field(default=None, ge=0, le=100)
+    grade: int | None = Field(default=None, ge=1, le=4)
+    occurred_on: date = Field(description="发生日期（北京时间）")
+    details: dict[str, Any] = Field(default_factory=dict, description="部门附加信息")
+
+    _id = field_validator("subject_id_number")(validation.resident_id)
+    _occurred = field_validator("occurred_on")(validation.not_future)
+
+    @field_validator("village_code")
+    @classmethod
+    def _village(cls, v: str | None) -> str | None:
+        return None if v is None else validation.village_code(v)
+
+    @field_validator("details")
+    @classmethod
+    def _details(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if len(str(v)) > 4000:
+            raise FieldValueError("details.too_large", "附加信息过长", "details too large")
+        return v
+
+
+class AlertAccepted(BaseModel):
+    """The result of one alert."""
+
+    alert_id: str
+    status: Literal["accepted", "duplicate"]
+
+
+class AlertBatch(BaseModel):
+    """Up to 1,000 alerts in one call; each is judged on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alerts: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+class ItemError(BaseModel):
+    """One problem of a batch item."""
+
+    field: str
+    code: str
+    message_zh: str
+    message_en: str
+
+
+class BatchItemResult(BaseModel):
+    """The outcome of one batch item."""
+
+    index: int
+    alert_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    errors: list[ItemError] = Field(default_factory=list)
+
+
+class BatchResult(BaseModel):
+    """Per-item outcomes of a batch."""
+
+    results: list[BatchItemResult]
+    accepted: int
+    duplicate: int
+    rejected: int
+
+
+class ReportCreate(BaseModel):
+    """干部走访排查: a cadre's or information officer's screening report."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    subject: PersonIn = Field(description="被排查户的户主或当事人")
+    village_code: str
+    difficulty_types: list[str] = Field(min_length=1, max_length=10)
+    description: str = Field(default="", max_length=2000)
+    income_last_12_months: Money | None = Field(
+        default=None, ge=0, le=100_000_000, max_digits=14, decimal_places=2
+    )
+    members: list[PersonIn] = Field(default_factory=list, max_length=30)
+    visit_date: date = Field(description="走访日期（北京时间）")
+
+    _village = field_validator("village_code")(validation.village_code)
+    _visit = field_validator("visit_date")(validation.not_future)
+
+    @field_validator("difficulty_types")
+    @classmethod
+    def _types(cls, v: list[str]) -> list[str]:
+        for item in v:
+            validation.enum_value(item, validation.DIFFICULTY_TYPES, "difficulty_types")
+        return list(dict.fromkeys(v))
+
+
+class ReportReceipt(BaseModel):
+    """What a filed report returns."""
+
+    report_id: str

@@ -1,0 +1,19 @@
+"""Screening's configuration (environment prefix SCREENING_)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import DatabaseSettings, KafkaSettings, ServiceSettings
+
+
+class ScreeningSettings(ServiceSettings):
+    """Settings of the screening API and worker."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCREENING_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database: DatabaseSettings = DatabaseSettings(url="sqlite+aiosqlite:///./var/screening.db")
+    kafka: KafkaSettings = KafkaSettings(client_id="screening")
+    port: int = 8002
