@@ -30,6 +30,9 @@ class KafkaSettings(BaseModel):
 
     bootstrap_servers: str = "127.0.0.1:19092"
     client_id: str = "fangpin"
+    # Prefixed to every topic and group name; empty in production. Tests give each run its
+    # own namespace on a shared broker so one test's records never reach another's workers.
+    namespace: str = ""
     # linger trades a few milliseconds of latency for far fewer produce requests in bursts.
     linger_ms: int = 5
     request_timeout_ms: int = 30000

@@ -13,6 +13,20 @@ from services.screening.models import Household, IncomeRecord, Member, PolicyRec
 from shared.contracts.screening import ReasonV1
 
 _LABOUR = {"full", "weak", "half", "none"}
+_RELATIONS = {
+    "head",
+    "spouse",
+    "child",
+    "child_in_law",
+    "grandchild",
+    "parent",
+    "parent_in_law",
+    "grandparent",
+    "sibling",
+    "other",
+}
+# Intake speaks of the applicant as "self"; in the registry the applicant heads the household.
+_RELATION_ALIASES = {"self": "head"}
 _HEALTH = {"healthy", "chronic", "serious_illness"}
 _SCHOOLING = {"none", "preschool", "compulsory", "high_school", "college", "vocational_college"}
 
@@ -41,11 +55,16 @@ def _age(member: Member, as_of: date) -> int:
     return as_of.year - b.year - ((as_of.month, as_of.day) < (b.month, b.day))
 
 
+def _relation(value: str | None) -> str:
+    rel = _RELATION_ALIASES.get(value or "", value or "other")
+    return rel if rel in _RELATIONS else "other"
+
+
 def member_facts(member: Member, as_of: date) -> scoring.MemberFacts:
     """Return the scoring view of a registry member."""
     return scoring.MemberFacts(
         member_ref=member.person_ref,
-        relation=cast(Any, member.relation or "other"),
+        relation=cast(Any, _relation(member.relation)),
         age=_age(member, as_of),
         labour_capacity=cast(
             Any, member.labour_capacity if member.labour_capacity in _LABOUR else "full"

@@ -40,9 +40,10 @@ class KafkaPublisher:
         """Send all records, then wait until the broker has acknowledged every one."""
         if self._producer is None:
             raise RuntimeError("KafkaPublisher used before start()")
+        ns = self._settings.namespace
         futures = [
             await self._producer.send(
-                msg.topic, value=msg.value, key=msg.key, headers=list(msg.headers)
+                ns + msg.topic, value=msg.value, key=msg.key, headers=list(msg.headers)
             )
             for msg in messages
         ]
@@ -63,11 +64,12 @@ class KafkaSource:
 
     async def start(self) -> None:
         """Join the group."""
+        ns = self._settings.namespace
         self._consumer = AIOKafkaConsumer(
-            *self._topics,
+            *(ns + t for t in self._topics),
             bootstrap_servers=self._settings.bootstrap_servers,
             client_id=self._settings.client_id,
-            group_id=self._group,
+            group_id=ns + self._group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=self._settings.session_timeout_ms,
@@ -94,7 +96,7 @@ class KafkaSource:
             for rec in records:
                 out.append(
                     ReceivedMessage(
-                        topic=tp.topic,
+                        topic=tp.topic.removeprefix(self._settings.namespace),
                         partition=tp.partition,
                         offset=rec.offset,
                         key=rec.key,
@@ -110,7 +112,7 @@ class KafkaSource:
             return
         offsets: dict[TopicPartition, int] = {}
         for msg in messages:
-            tp = TopicPartition(msg.topic, msg.partition)
+            tp = TopicPartition(self._settings.namespace + msg.topic, msg.partition)
             offsets[tp] = max(offsets.get(tp, 0), msg.offset + 1)
         await self._consumer.commit(offsets)
 

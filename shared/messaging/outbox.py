@@ -161,21 +161,28 @@ class OutboxRelay:
             if not rows:
                 return 0
             ids = [r.id for r in rows]
+            failure: Exception | None = None
             try:
                 await asyncio.wait_for(
                     self._publisher.publish_batch([_to_message(r) for r in rows]),
                     timeout=60,
                 )
             except Exception as exc:
+                failure = exc
+            if failure is None:
+                await session.execute(
+                    update(t).where(t.c.id.in_(ids)).values(published_at=self._clock.now())
+                )
+            else:
+                # Committed, not raised inside the block: the rows stay unpublished, and the
+                # attempt count tells an operator how long the broker has refused them.
                 await session.execute(
                     update(t)
                     .where(t.c.id.in_(ids))
-                    .values(attempts=t.c.attempts + 1, last_error=repr(exc)[:2000])
+                    .values(attempts=t.c.attempts + 1, last_error=repr(failure)[:2000])
                 )
-                raise
-            await session.execute(
-                update(t).where(t.c.id.in_(ids)).values(published_at=self._clock.now())
-            )
+        if failure is not None:
+            raise failure
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
