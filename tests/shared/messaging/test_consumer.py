@@ -1,0 +1,181 @@
+"""ConsumerRunner: each effect once, poison to the dead-letter topic, transient failures retried."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake.models import inbox_table, outbox_table
+from shared.clock import FrozenClock
+from shared.contracts.common import PersonV1
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.intake import AlertReceivedV1
+from shared.contracts.registry import build_envelope, encode
+from shared.db import create_engine, make_sessionmaker
+from shared.messaging.consumer import ConsumerRunner
+from shared.messaging.memory import InMemoryBus
+from shared.messaging.outbox import Outbox
+from shared.messaging.ports import OutgoingMessage
+from shared.settings import ConsumerSettings, DatabaseSettings
+
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+OUTBOX = Outbox(outbox_table, topic="test.events", producer="test")
+
+
+def _record(n: int) -> OutgoingMessage:
+    env = build_envelope(
+        AlertReceivedV1(
+            department="health",
+            alert_id=f"A-{n}",
+            alert_type="health.serious_illness_diagnosis",
+            subject=PersonV1(person_ref=f"p{n}", id_cipher="v1.x", id_masked="x"),
+            occurred_on=NOW.date(),
+            received_at=NOW,
+        ),
+        producer="intake",
+        subject_key=f"p{n}",
+        occurred_at=NOW,
+        produced_at=NOW,
+    )
+    return OutgoingMessage(topic="intake.events", key=f"p{n}".encode(), value=encode(env))
+
+
+class Recorder:
+    """A handler that writes one inbox-independent row per call, and can be told to fail."""
+
+    def __init__(self, failures: list[Exception] | None = None) -> None:
+        self.calls = 0
+        self.failures = failures or []
+
+    async def __call__(self, session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        # A handler's own effect: here an event of its own, staged in the outbox.
+        await OUTBOX.add(session, envelope.payload, subject_key="k", occurred_at=NOW, now=NOW)
+
+
+async def _runner(
+    db_url: str, handler: Recorder, bus: InMemoryBus
+) -> tuple[ConsumerRunner, Any, Any]:
+    engine = create_engine(DatabaseSettings(url=db_url))
+    sm = make_sessionmaker(engine)
+    source = bus.source("screening", ["intake.events"])
+    await source.start()
+    runner = ConsumerRunner(
+        group="screening",
+        source=source,
+        dead_letters=bus.publisher(),
+        dlq_topic="screening.dlq",
+        sessionmaker=sm,
+        inbox=inbox_table,
+        handlers={("intake.alert_received", 1): handler},
+        clock=FrozenClock(NOW),
+        settings=ConsumerSettings(
+            initial_backoff_seconds=0.001, max_backoff_seconds=0.01, max_attempts=3
+        ),
+    )
+    return runner, source, engine
+
+
+async def _rows(engine: Any) -> int:
+    async with make_sessionmaker(engine)() as session:
+        return int(
+            (await session.execute(select(func.count()).select_from(outbox_table))).scalar_one()
+        )
+
+
+class TestProcess:
+    async def test_a_redelivered_event_takes_effect_once(
+        self, db_urls: dict[str, str], backend: str
+    ) -> None:
+        bus, handler = InMemoryBus(), Recorder()
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        await bus.append([_record(1), _record(2)])
+        batch = await source.fetch(max_records=10, timeout_ms=0)
+        await runner.process(batch)
+        await runner.process(batch)  # the same records again, as after a crash before commit
+        assert await _rows(engine) == 2
+        assert handler.calls == 2
+        await engine.dispose()
+
+    async def test_poison_goes_to_the_dead_letter_topic_with_its_error(
+        self, db_urls: dict[str, str]
+    ) -> None:
+        bus, handler = InMemoryBus(), Recorder()
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        await bus.append([OutgoingMessage(topic="intake.events", key=b"k", value=b"{not json")])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        [dead] = bus.records("screening.dlq")
+        assert dead.value == b"{not json"
+        assert dead.header("x-error-type") == "PoisonMessage"
+        assert dead.header("x-original-topic") == "intake.events"
+        assert dead.header("x-original-offset") == "0"
+        assert dead.header("x-attempts") == "1"
+        assert dead.header("x-failed-at") is not None
+        assert source.lag() == 0  # committed: the partition moves on
+        await engine.dispose()
+
+    async def test_transient_failures_are_retried_then_applied(
+        self, db_urls: dict[str, str]
+    ) -> None:
+        bus = InMemoryBus()
+        handler = Recorder(
+            [IntegrityError("race", {}, Exception()), IntegrityError("race", {}, Exception())]
+        )
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        await bus.append([_record(1)])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        assert handler.calls == 3
+        assert await _rows(engine) == 1
+        assert bus.records("screening.dlq") == []
+        await engine.dispose()
+
+    async def test_a_failure_that_persists_is_dead_lettered_after_the_limit(
+        self, db_urls: dict[str, str]
+    ) -> None:
+        bus = InMemoryBus()
+        handler = Recorder([IntegrityError("x", {}, Exception()) for _ in range(5)])
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        await bus.append([_record(1)])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        assert handler.calls == 3
+        [dead] = bus.records("screening.dlq")
+        assert dead.header("x-attempts") == "3"
+        await engine.dispose()
+
+    async def test_a_database_outage_blocks_instead_of_dead_lettering(
+        self, db_urls: dict[str, str]
+    ) -> None:
+        bus = InMemoryBus()
+        outage = [OperationalError("connect", {}, Exception()) for _ in range(8)]
+        handler = Recorder(outage)
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        await bus.append([_record(1)])
+        await asyncio.wait_for(runner.process(await source.fetch(max_records=10, timeout_ms=0)), 10)
+        assert handler.calls == 9  # eight outages waited out, then applied
+        assert bus.records("screening.dlq") == []
+        assert await _rows(engine) == 1
+        await engine.dispose()
+
+    async def test_events_nobody_handles_are_skipped(self, db_urls: dict[str, str]) -> None:
+        bus, handler = InMemoryBus(), Recorder()
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        await bus.append(
+            [
+                OutgoingMessage(
+                    topic="intake.events",
+                    key=b"k",
+                    value=b'{"event_type":"x.y","schema_version":1}',
+                )
+            ]
+        )
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        assert handler.calls == 0
+        assert bus.records("screening.dlq") == []
+        await engine.dispose()
