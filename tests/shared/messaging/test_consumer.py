@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,9 +49,9 @@ def _record(n: int) -> OutgoingMessage:
 class Recorder:
     """A handler that writes one inbox-independent row per call, and can be told to fail."""
 
-    def __init__(self, failures: list[Exception] | None = None) -> None:
+    def __init__(self, failures: Sequence[Exception] | None = None) -> None:
         self.calls = 0
-        self.failures = failures or []
+        self.failures = list(failures or [])
 
     async def __call__(self, session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
         self.calls += 1
