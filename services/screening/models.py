@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -52,6 +53,15 @@ class Household(Base):
     labels: Mapped[list[str]] = mapped_column(JSONType, default=list)
     facts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     previous_year_income: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    # Fingerprint of the roster rows last written for this household. An import whose rows
+    # hash the same skips the household entirely, which is what makes a re-import change
+    # nothing. Any other change to the household's members clears it, so the next import
+    # rewrites the household instead of trusting a stale fingerprint.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    # A provisional household linked to a roster household keeps its row (its id may already
+    # be known to casework and to API callers) and points at the household that absorbed it.
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("household.id"))
+    merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -79,6 +89,11 @@ class Member(Base):
     receives_basic_pension: Mapped[bool] = mapped_column(Boolean, default=False)
     medical_insured: Mapped[bool] = mapped_column(Boolean, default=True)
     dropout_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Written by a roster import. Only such members are removed when a later roster no longer
+    # lists them: people a caseworker linked from a signal stay until someone decides.
+    in_roster: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Left the household according to the roster; kept because signals may reference them.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class IncomeRecord(Base):
@@ -180,6 +195,25 @@ class PolicyRecord(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RosterImport(Base):
+    """One roster import: who sent which file, what it changed and which rows it refused."""
+
+    __tablename__ = "roster_import"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(8))
+    imported_by: Mapped[str] = mapped_column(String(100))
+    region_code: Mapped[str] = mapped_column(String(12))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Row errors without clear resident IDs (masked), capped so one bad file stays small.
+    rejections: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    rejections_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 outbox_table = make_outbox_table(metadata)
