@@ -49,6 +49,8 @@ class Principal:
     sub: str
     role: Role
     region: str
+    # Only department officers carry one: the department whose feedback they may read.
+    department: str | None = None
 
 
 def body_digest(body: bytes) -> str:
@@ -216,16 +218,25 @@ def require_kind(client: ClientRecord, kind: ClientKind) -> None:
 
 
 def issue_token(
-    secret: str, *, sub: str, role: Role, region: str, now: datetime, ttl: timedelta
+    secret: str,
+    *,
+    sub: str,
+    role: Role,
+    region: str,
+    now: datetime,
+    ttl: timedelta,
+    department: str | None = None,
 ) -> str:
     """Return a signed caseworker JWT."""
-    claims = {
+    claims: dict[str, str | int] = {
         "sub": sub,
         "role": role,
         "region": region,
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
+    if department is not None:
+        claims["department"] = department
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -250,7 +261,13 @@ def decode_token(secret: str, token: str, *, now: float | None = None) -> Princi
             "token has no valid role and region", detail_zh="登录凭证缺少有效的角色或辖区"
         )
     del now
-    return Principal(sub=str(claims["sub"]), role=role, region=region)
+    department = claims.get("department")
+    return Principal(
+        sub=str(claims["sub"]),
+        role=role,
+        region=region,
+        department=str(department) if department else None,
+    )
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -75,6 +75,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1_048_576
     var_dir: Path = Path("var")
     log_level: str = "INFO"
+    # Browser origins allowed to call this API from another port or host (the dashboard
+    # served by casework calls screening). Exact origins only; empty means no CORS at all.
+    cors_origins: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _refuse_embedded_parts_in_production(self) -> ServiceSettings:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -149,6 +150,18 @@ def install_common(
     instrument(app, service)
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, exempt=body_limit_for)
+    if settings.cors_origins:
+        # Outermost, so preflights and every error answer carry the headers. Bearer tokens
+        # travel in a header, never cookies, so credentials stay off; only the listed origins
+        # get an answer to their preflight.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Correlation-Id"],
+            expose_headers=["X-Correlation-Id", "Content-Disposition"],
+            max_age=600,
+        )
 
     @app.get("/healthz", tags=["operations"], summary="进程存活 / process alive")
     async def healthz() -> dict[str, str]:

@@ -216,5 +216,59 @@ class RosterImport(Base):
     rejections_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class VillageProfile(Base):
+    """A village as the registry knows it: whether it is a 脱贫村 (a poor village that exited).
+
+    表七/1 counts 其中脱贫村数 per township; that is a fact about villages, not households, and
+    the region table only carries names and codes, so the registry keeps it here.
+    """
+
+    __tablename__ = "village_profile"
+
+    village_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    labels: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Inclusion(Base):
+    """The county included a household under monitoring (from casework.included).
+
+    Kept so screening can label the household with its monitoring categories and tell each
+    department which of its alerts ended in inclusion, without reading casework's database.
+    """
+
+    __tablename__ = "inclusion"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    household_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    # The household's episode when the inclusion arrived: the signals that led to it.
+    episode_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    included_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AreaAlert(Base):
+    """A spike of same-cause signals in a township in one week (规模性返贫 early warning)."""
+
+    __tablename__ = "area_alert"
+    # Raised once per township, cause and week, whichever worker sees the spike first.
+    __table_args__ = (UniqueConstraint("township_code", "cause", "week_start"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    township_code: Mapped[str] = mapped_column(String(12), index=True)
+    cause: Mapped[str] = mapped_column(String(32))
+    week_start: Mapped[date] = mapped_column(Date, index=True)
+    signal_count: Mapped[int] = mapped_column(Integer)
+    household_count: Mapped[int] = mapped_column(Integer)
+    baseline_weeks: Mapped[int] = mapped_column(Integer)
+    baseline_mean: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    baseline_sd: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    threshold: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    policy_version: Mapped[str] = mapped_column(String(32))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 outbox_table = make_outbox_table(metadata)
 inbox_table = make_inbox_table(metadata)

@@ -17,6 +17,7 @@ CATALOGUE: dict[tuple[str, int], type[Payload]] = {
     ("intake.alert_received", 1): intake.AlertReceivedV1,
     ("intake.report_received", 1): intake.ReportReceivedV1,
     ("screening.risk_assessed", 1): screening.RiskAssessedV1,
+    ("screening.area_alert_raised", 1): screening.AreaAlertRaisedV1,
     ("casework.case_opened", 1): casework.CaseOpenedV1,
     ("casework.stage_changed", 1): casework.StageChangedV1,
     ("casework.included", 1): casework.CaseIncludedV1,

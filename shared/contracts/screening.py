@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from uuid import UUID
 
 from pydantic import AwareDatetime
@@ -40,3 +42,25 @@ class RiskAssessedV1(Payload):
     source_event_id: UUID
     sources: tuple[SourceRefV1, ...] = ()
     assessed_at: AwareDatetime
+
+
+class AreaAlertRaisedV1(Payload):
+    """Same-cause signals in a township spiked above the township's baseline this week.
+
+    Early warning of 规模性返贫 (large-scale return to poverty): raised once per township,
+    cause and week, with the numbers that tripped it so a reader can judge it.
+    """
+
+    alert_id: UUID
+    township_code: str
+    cause: str
+    cause_zh: str
+    week_start: date
+    signal_count: int
+    household_count: int
+    baseline_weeks: int
+    baseline_mean: Decimal
+    baseline_sd: Decimal
+    threshold: Decimal
+    policy_version: str
+    raised_at: AwareDatetime
