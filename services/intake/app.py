@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,11 +10,12 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake import routes
+from services.intake.bulk import BulkJobs
 from services.intake.catalogue import default_catalogue
 from services.intake.dependencies import IntakeState
 from services.intake.models import outbox_table
 from services.intake.service import IntakeContext
-from services.intake.settings import IntakeSettings
+from services.intake.settings import IntakeSettings, load_clients
 from shared.auth import ClientRegistry, RateLimiter, ReplayGuard
 from shared.clock import Clock, SystemClock
 from shared.contracts.topics import Topic
@@ -32,14 +34,7 @@ RFC 9457 problem with Chinese and English text. Resident ID numbers are masked i
 """
 
 
-def load_clients(settings: IntakeSettings) -> ClientRegistry:
-    """Return the machine clients from the inline JSON or the file the settings name."""
-    if settings.clients_json:
-        return ClientRegistry.from_json(settings.clients_json)
-    path = settings.clients_file or settings.var_dir / "demo-credentials.json"
-    if path.exists():
-        return ClientRegistry.from_file(path)
-    return ClientRegistry([])
+BULK_PATH = "/v1/alerts:bulk"
 
 
 def intake_outbox() -> Outbox:
@@ -63,22 +58,47 @@ def create_app(
         engine = create_engine(cfg.database)
         engine_box["engine"] = engine
         keys = secrets or load_secrets(cfg.environment, cfg.var_dir)
+        uow = UnitOfWork(make_sessionmaker(engine))
+        ctx = IntakeContext(
+            outbox=intake_outbox(),
+            cipher=keys.cipher(),
+            clock=clock or SystemClock(),
+            catalogue=default_catalogue(),
+        )
+        registry = clients or load_clients(cfg)
+        bulk = BulkJobs(
+            uow=uow,
+            ctx=ctx,
+            clients=registry,
+            directory=cfg.bulk_dir,
+            chunk_rows=cfg.bulk_chunk_rows,
+            max_rows=cfg.bulk_max_rows,
+            lease_seconds=cfg.bulk_lease_seconds,
+        )
         app.state.intake = IntakeState(
-            uow=UnitOfWork(make_sessionmaker(engine)),
-            ctx=IntakeContext(
-                outbox=intake_outbox(),
-                cipher=keys.cipher(),
-                clock=clock or SystemClock(),
-                catalogue=default_catalogue(),
-            ),
-            clients=clients or load_clients(cfg),
+            uow=uow,
+            ctx=ctx,
+            clients=registry,
             replay=ReplayGuard(),
             limiter=RateLimiter(),
             jwt_secret=keys.jwt_secret,
+            settings=cfg,
+            bulk=bulk,
         )
         app.state.jwt_secret = keys.jwt_secret
-        yield
-        await engine.dispose()
+        # Bulk jobs a dead process left behind are resumed now, or by the watcher once
+        # their lease runs out (see services/intake/bulk.py).
+        await bulk.remove_orphan_files()
+        await bulk.recover()
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(bulk.watch(stop), name="intake-bulk-watch")
+        try:
+            yield
+        finally:
+            stop.set()
+            await watcher
+            await bulk.aclose()
+            await engine.dispose()
 
     app = FastAPI(
         title="Fangpin intake 防贫监测·发现受理",
@@ -86,6 +106,12 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    install_common(app, service="intake", settings=cfg, engine_of=lambda: engine_box["engine"])
+    install_common(
+        app,
+        service="intake",
+        settings=cfg,
+        engine_of=lambda: engine_box["engine"],
+        body_limit_for=lambda path: cfg.max_bulk_bytes if path == BULK_PATH else None,
+    )
     app.include_router(routes.router)
     return app

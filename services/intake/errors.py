@@ -35,3 +35,11 @@ class OutsideRegion(Forbidden):
     type = "outside-region"
     title = "Outside the caller's region"
     title_zh = "超出本人辖区范围"
+
+
+class JobNotFound(NotFound):
+    """No bulk job with that id (for the caller's department)."""
+
+    type = "job-not-found"
+    title = "Bulk job not found"
+    title_zh = "未找到该批量任务"

@@ -1,4 +1,8 @@
-"""Intake's consumer of casework events: keeps each applicant's progress current."""
+"""Intake's consumer of casework events: keeps each applicant's progress current.
+
+Every change is recorded with its callback delivery (service.record_step) in the consumer's
+transaction, so a client's callback URL hears of exactly the changes that were committed.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.models import Declaration, DeclarationProgress
+from services.intake.models import Declaration
 from services.intake.repository import DeclarationRepository
+from services.intake.service import advance_progress
 from shared.clock import Clock
 from shared.contracts.casework import (
     CaseIncludedV1,
@@ -35,23 +40,22 @@ APPLICANT_STAGE = {
 }
 
 
-def _advance(
-    session: AsyncSession, declaration: Declaration, stage: str, *, at: Any, note: str | None
-) -> None:
-    if declaration.stage == stage and note is None:
-        return
-    declaration.stage = stage
-    declaration.stage_changed_at = at
-    if stage == "not_included":
-        declaration.outcome_reason = note
-    session.add(DeclarationProgress(declaration_id=declaration.id, stage=stage, at=at, note=note))
-
-
 class ProgressHandlers:
     """Handlers for casework.events, bound to a clock."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
+
+    async def _advance(
+        self,
+        session: AsyncSession,
+        declaration: Declaration,
+        stage: str,
+        *,
+        at: Any,
+        note: str | None,
+    ) -> None:
+        await advance_progress(session, declaration, stage, at=at, note=note, now=self.clock.now())
 
     async def on_case_opened(self, session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
         """Link declarations to the case their signal opened and start the countdown."""
@@ -63,7 +67,9 @@ class ProgressHandlers:
         for declaration in await DeclarationRepository(session).by_receipts(receipts):
             declaration.case_id = payload.case_id
             declaration.identification_due = due
-            _advance(session, declaration, "under_verification", at=payload.opened_at, note=None)
+            await self._advance(
+                session, declaration, "under_verification", at=payload.opened_at, note=None
+            )
 
     async def on_stage_changed(self, session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
         """Show the applicant the stage their case reached."""
@@ -73,19 +79,21 @@ class ProgressHandlers:
             return
         note = payload.reason if stage == "not_included" else None
         for declaration in await DeclarationRepository(session).by_case(payload.case_id):
-            _advance(session, declaration, stage, at=payload.changed_at, note=note)
+            await self._advance(session, declaration, stage, at=payload.changed_at, note=note)
 
     async def on_included(self, session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
         """Tell the applicant the household is under monitoring."""
         payload: CaseIncludedV1 = envelope.payload
         for declaration in await DeclarationRepository(session).by_case(payload.case_id):
-            _advance(session, declaration, "included", at=payload.included_at, note=None)
+            await self._advance(session, declaration, "included", at=payload.included_at, note=None)
 
     async def on_risk_eliminated(self, session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
         """Tell the applicant the risk was eliminated."""
         payload: RiskEliminatedV1 = envelope.payload
         for declaration in await DeclarationRepository(session).by_case(payload.case_id):
-            _advance(session, declaration, "risk_eliminated", at=payload.eliminated_at, note=None)
+            await self._advance(
+                session, declaration, "risk_eliminated", at=payload.eliminated_at, note=None
+            )
 
     def table(self) -> dict[tuple[str, int], Any]:
         """Return the (event_type, version) → handler map for the consumer runner."""

@@ -1,4 +1,4 @@
-"""Intake's tables: declarations, alerts, reports, their progress, and the outbox/inbox."""
+"""Intake's tables: declarations, alerts, reports, progress, bulk jobs, callbacks, outbox/inbox."""
 
 from __future__ import annotations
 
@@ -7,7 +7,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import BigIntPK, JSONType, UTCDateTime, make_metadata
@@ -114,6 +126,80 @@ class Report(Base):
     visit_date: Mapped[date] = mapped_column(Date)
     correlation_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BulkJob(Base):
+    """A department's bulk push (NDJSON, CSV or XLSX), processed in chunks; survives restarts."""
+
+    __tablename__ = "bulk_job"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    department: Mapped[str] = mapped_column(String(40), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    file_format: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    rows_total: Mapped[int | None] = mapped_column(Integer)
+    rows_processed: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_zh: Mapped[str | None] = mapped_column(Text)
+    error_en: Mapped[str | None] = mapped_column(Text)
+    correlation_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Which API process works the job, and until when; an expired lease means its owner died.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BulkRejection(Base):
+    """One reason one row of a bulk push was rejected (a row may have several)."""
+
+    __tablename__ = "bulk_rejection"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bulk_job.id"), index=True)
+    row_number: Mapped[int] = mapped_column(Integer)
+    alert_id: Mapped[str | None] = mapped_column(String(100))
+    field: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str] = mapped_column(String(64))
+    message_zh: Mapped[str] = mapped_column(Text)
+    message_en: Mapped[str] = mapped_column(Text)
+
+
+class CallbackDelivery(Base):
+    """One progress change to POST to a declaration's callback URL, retried until a 2xx."""
+
+    __tablename__ = "callback_delivery"
+    __table_args__ = (
+        # The delivery loop only scans what is still pending; keep that scan as small as the
+        # backlog however many delivered rows accumulate.
+        Index(
+            "ix_callback_delivery_pending",
+            "next_attempt_at",
+            postgresql_where=text("delivered_at IS NULL"),
+            sqlite_where=text("delivered_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    declaration_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("declaration.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 outbox_table = make_outbox_table(metadata)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from services.intake import validation
+from services.intake.catalogue import default_catalogue
 from shared.problems import FieldValueError
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -146,9 +157,21 @@ class DeclarationCreate(BaseModel):
 class DeclarationReceipt(BaseModel):
     """What a filed declaration returns."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "receipt_no": "SB20261122K7M2Q9XA",
+                    "status_url": "/v1/declarations/SB20261122K7M2Q9XA",
+                    "stage": "received",
+                }
+            ]
+        }
+    )
+
     receipt_no: str = Field(description="受理回执编号")
     status_url: str = Field(description="进度查询地址")
-    stage: str
+    stage: str = Field(description="当前阶段（新申报为 received 已受理）")
 
 
 Stage = Literal[
@@ -171,6 +194,32 @@ class ProgressStep(BaseModel):
 
 class DeclarationProgressRead(BaseModel):
     """The applicant-facing progress of a declaration."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "receipt_no": "SB20261122K7M2Q9XA",
+                    "stage": "under_verification",
+                    "stage_label_zh": "核查中",
+                    "received_at": "2026-11-22T02:15:00Z",
+                    "stage_changed_at": "2026-11-22T02:16:10Z",
+                    "identification_due": "2026-12-07",
+                    "days_remaining": 15,
+                    "outcome_reason": None,
+                    "applicant_id_masked": "110105********002X",
+                    "history": [
+                        {"stage": "received", "at": "2026-11-22T02:15:00Z", "note": None},
+                        {
+                            "stage": "under_verification",
+                            "at": "2026-11-22T02:16:10Z",
+                            "note": None,
+                        },
+                    ],
+                }
+            ]
+        }
+    )
 
     receipt_no: str
     stage: Stage
@@ -232,9 +281,77 @@ class AlertCreate(BaseModel):
             raise FieldValueError("details.too_large", "附加信息过长", "details too large")
         return v
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _catalogue(cls, data: Any, handler: ModelWrapValidatorHandler[AlertCreate]) -> AlertCreate:
+        # The catalogue rules (known type, its required typed fields) are checked beside the
+        # field rules, not after them, so one 422 lists every bad field at once.
+        extra = _catalogue_errors(data)
+        try:
+            alert = handler(data)
+        except ValidationError as exc:
+            if not extra:
+                raise
+            raise ValidationError.from_exception_data(
+                cls.__name__, [*_reraisable(exc), *extra]
+            ) from None
+        if extra:
+            raise ValidationError.from_exception_data(cls.__name__, extra)
+        return alert
+
+
+def _catalogue_errors(data: Any) -> list[InitErrorDetails]:
+    """Return the catalogue errors of raw alert data (unknown type, missing typed fields)."""
+    if not isinstance(data, dict) or not isinstance(data.get("alert_type"), str):
+        return []  # field validation reports the missing or mistyped alert_type
+    code = data["alert_type"].strip()
+    alert_type = default_catalogue().alert_type(code)
+    if alert_type is None:
+        return [
+            _init_error(
+                "alert_type",
+                FieldValueError(
+                    "alert_type.unknown",
+                    "预警类型不在部门目录中",
+                    "alert type is not in the department catalogue",
+                ),
+                code,
+            )
+        ]
+    return [
+        _init_error(
+            name,
+            FieldValueError(
+                f"{name}.required", "该预警类型必须填写此字段", "required for this alert type"
+            ),
+            None,
+        )
+        for name, rule in alert_type.fields.items()
+        if rule == "required" and data.get(name) in (None, "")
+    ]
+
+
+def _init_error(field: str, error: FieldValueError, value: Any) -> InitErrorDetails:
+    return InitErrorDetails(type="value_error", loc=(field,), input=value, ctx={"error": error})
+
+
+def _reraisable(exc: ValidationError) -> list[InitErrorDetails]:
+    """Turn a ValidationError's errors back into details that can be raised again."""
+    out: list[InitErrorDetails] = []
+    for err in exc.errors():
+        detail = InitErrorDetails(type=err["type"], loc=err["loc"], input=err["input"])
+        if "ctx" in err:
+            detail["ctx"] = err["ctx"]
+        out.append(detail)
+    return out
+
 
 class AlertAccepted(BaseModel):
     """The result of one alert."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"alert_id": "YB-2026-000123", "status": "accepted"}]}
+    )
 
     alert_id: str
     status: Literal["accepted", "duplicate"]
@@ -243,9 +360,30 @@ class AlertAccepted(BaseModel):
 class AlertBatch(BaseModel):
     """Up to 1,000 alerts in one call; each is judged on its own."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "alerts": [
+                        {
+                            "alert_id": "YB-2026-000123",
+                            "alert_type": "medical_insurance.large_out_of_pocket",
+                            "subject_id_number": "11010519491231002X",
+                            "village_code": "141122100201",
+                            "amount": 52000.0,
+                            "occurred_on": "2026-11-01",
+                            "details": {},
+                        }
+                    ]
+                }
+            ]
+        },
+    )
 
-    alerts: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+    alerts: list[Any] = Field(
+        min_length=1, max_length=1000, description="预警条目（格式同单条推送），最多1000条"
+    )
 
 
 class ItemError(BaseModel):
@@ -269,6 +407,35 @@ class BatchItemResult(BaseModel):
 class BatchResult(BaseModel):
     """Per-item outcomes of a batch."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "results": [
+                        {"index": 0, "alert_id": "YB-1", "status": "accepted", "errors": []},
+                        {"index": 1, "alert_id": "YB-0", "status": "duplicate", "errors": []},
+                        {
+                            "index": 2,
+                            "alert_id": "YB-2",
+                            "status": "rejected",
+                            "errors": [
+                                {
+                                    "field": "subject_id_number",
+                                    "code": "resident_id.checksum",
+                                    "message_zh": "身份证号码校验位不正确，请核对",
+                                    "message_en": "the check character does not match",
+                                }
+                            ],
+                        },
+                    ],
+                    "accepted": 1,
+                    "duplicate": 1,
+                    "rejected": 1,
+                }
+            ]
+        }
+    )
+
     results: list[BatchItemResult]
     accepted: int
     duplicate: int
@@ -278,7 +445,27 @@ class BatchResult(BaseModel):
 class ReportCreate(BaseModel):
     """干部走访排查: a cadre's or information officer's screening report."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "subject": {
+                        "name": "李四",
+                        "id_number": "11010519491231002X",
+                        "relation": "self",
+                    },
+                    "village_code": "141122100201",
+                    "difficulty_types": ["unsafe_housing"],
+                    "description": "走访发现住房墙体开裂，疑似危房",
+                    "income_last_12_months": 8600.0,
+                    "members": [],
+                    "visit_date": "2026-11-20",
+                }
+            ]
+        },
+    )
 
     subject: PersonIn = Field(description="被排查户的户主或当事人")
     village_code: str
@@ -304,4 +491,127 @@ class ReportCreate(BaseModel):
 class ReportReceipt(BaseModel):
     """What a filed report returns."""
 
-    report_id: str
+    model_config = ConfigDict(json_schema_extra={"examples": [{"report_id": "BG20261122P4X8N2RT"}]})
+
+    report_id: str = Field(description="走访报告编号")
+
+
+JobStatus = Literal["queued", "running", "done", "failed"]
+BulkFormat = Literal["ndjson", "csv", "xlsx"]
+
+_JOB_EXAMPLE_ID = "6f1c2a4e-8d3b-4f0a-9a51-2b7c0e9d4f11"
+
+
+class BulkJobAccepted(BaseModel):
+    """What a bulk push returns: the job to poll."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": _JOB_EXAMPLE_ID,
+                    "status_url": f"/v1/jobs/{_JOB_EXAMPLE_ID}",
+                    "status": "queued",
+                    "rows_total": 250000,
+                }
+            ]
+        }
+    )
+
+    job_id: uuid.UUID = Field(description="批量任务编号")
+    status_url: str = Field(description="任务进度查询地址")
+    status: JobStatus
+    rows_total: int | None = Field(description="文件中的数据行数（XLSX 为工作表声明的估计值）")
+
+
+class JobCounts(BaseModel):
+    """How the rows processed so far were judged."""
+
+    rows: int = Field(description="已处理行数")
+    accepted: int = Field(description="已受理")
+    duplicate: int = Field(description="重复（该部门已推送过同一 alert_id）")
+    rejected: int = Field(description="不合格（原因见拒收报告）")
+
+
+class JobProgress(BaseModel):
+    """How far a job has got."""
+
+    processed: int
+    total: int | None
+    percent: float | None
+
+
+class JobError(BaseModel):
+    """Why a job failed as a whole (row problems are rejections, not job errors)."""
+
+    code: str
+    message_zh: str
+    message_en: str
+
+
+class BulkJobRead(BaseModel):
+    """A bulk job's state, counts and progress."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": _JOB_EXAMPLE_ID,
+                    "status": "running",
+                    "format": "ndjson",
+                    "department": "medical_insurance",
+                    "created_at": "2026-11-22T02:00:00Z",
+                    "started_at": "2026-11-22T02:00:01Z",
+                    "finished_at": None,
+                    "counts": {"rows": 42000, "accepted": 41800, "duplicate": 150, "rejected": 50},
+                    "progress": {"processed": 42000, "total": 250000, "percent": 16.8},
+                    "error": None,
+                    "rejections_url": f"/v1/jobs/{_JOB_EXAMPLE_ID}/rejections",
+                }
+            ]
+        }
+    )
+
+    job_id: uuid.UUID
+    status: JobStatus = Field(
+        description="queued（排队）、running（处理中）、done（完成）、failed（失败）"
+    )
+    format: BulkFormat
+    department: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    counts: JobCounts
+    progress: JobProgress
+    error: JobError | None = None
+    rejections_url: str = Field(description="拒收报告（CSV）下载地址")
+
+
+class ProgressCallback(BaseModel):
+    """The body POSTed to a declaration's callback URL on every change of its progress."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "delivery_id": "0b6f7d1e-3c2a-4e59-8f0d-5a9b1c2d3e4f",
+                    "receipt_no": "SB20261122K7M2Q9XA",
+                    "sequence": 2,
+                    "stage": "under_verification",
+                    "stage_label_zh": "核查中",
+                    "changed_at": "2026-11-22T02:16:10Z",
+                    "identification_due": "2026-12-07",
+                    "outcome_reason": None,
+                }
+            ]
+        }
+    )
+
+    delivery_id: uuid.UUID = Field(description="推送编号；重试时不变，接收方可据此去重")
+    receipt_no: str
+    sequence: int = Field(description="该申报的第几个进度节点，从1开始递增")
+    stage: Stage
+    stage_label_zh: str
+    changed_at: datetime
+    identification_due: date | None
+    outcome_reason: str | None
