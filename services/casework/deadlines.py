@@ -51,6 +51,7 @@ __all__ = [
     "DeadlinePolicy",
     "DeadlineRule",
     "DeadlineUnit",
+    "EscalationRule",
     "ExtensionUnit",
     "PeriodUnit",
     "StartEvent",
@@ -156,6 +157,20 @@ class DeadlineRule(BaseModel):
         return self
 
 
+class EscalationRule(BaseModel):
+    """How a breached clock climbs the ladder of responsible levels while it stays unmet."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The first level is told at the breach; each next one after `after_days` more days.
+    levels: tuple[str, ...] = Field(default=("village", "township", "county"), min_length=1)
+    after_days: int = Field(default=3, ge=1, le=365)
+    citation: str = (
+        "No document sets an escalation (domain §10 item 12); the levels follow the "
+        "accountability chain 约谈、督办、问责 [002:29]."
+    )
+
+
 class DeadlinePolicy(BaseModel):
     """A versioned, per-region set of deadline rules, bound to a case when it opens."""
 
@@ -166,6 +181,8 @@ class DeadlinePolicy(BaseModel):
     effective_from: date
     description: str = ""
     rules: tuple[DeadlineRule, ...]
+    # Policies stored on cases before escalation was configurable get the default ladder.
+    escalation: EscalationRule = Field(default_factory=EscalationRule)
 
     @model_validator(mode="after")
     def _unique_kinds(self) -> DeadlinePolicy:

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.casework.models import CalendarOverrideRow, Case, CaseDeadline, CaseEvent
+from services.casework.models import (
+    LIVE_CLOCK,
+    OVERDUE_CLOCK,
+    CalendarOverrideRow,
+    CalendarYearDeclaration,
+    Case,
+    CaseDeadline,
+    CaseEvent,
+    CaseVisit,
+    Helper,
+    HelperAssignment,
+    PlanItem,
+)
 
 
 def region_prefix(scope: str) -> str:
@@ -25,6 +37,18 @@ def region_prefix(scope: str) -> str:
     return prefix
 
 
+def sweep_statement(now: datetime, limit: int) -> Select[CaseDeadline]:
+    """Return the sweep query: live clocks past their due instant, oldest first."""
+    # The LIVE_CLOCK text is the partial index's own predicate, so the planner can serve the
+    # query from ix_case_deadline_live_due alone, in due order, and stop after `limit` rows.
+    return (
+        select(CaseDeadline)
+        .where(text(LIVE_CLOCK), CaseDeadline.due_at <= now)
+        .order_by(CaseDeadline.due_at)
+        .limit(limit)
+    )
+
+
 class CaseRepository:
     """Cases, their clocks and their history."""
 
@@ -34,6 +58,11 @@ class CaseRepository:
     async def get(self, case_id: uuid.UUID) -> Case | None:
         """Return a case by id."""
         return await self.session.get(Case, case_id)
+
+    async def get_for_update(self, case_id: uuid.UUID) -> Case | None:
+        """Return a case locked for the rest of the transaction (PostgreSQL)."""
+        stmt = select(Case).where(Case.id == case_id).with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def open_for_household(self, household_id: uuid.UUID) -> Case | None:
         """Return the household's live case, if any (locked for update on PostgreSQL)."""
@@ -49,11 +78,7 @@ class CaseRepository:
         if stage:
             stmt = stmt.where(Case.stage == stage)
         if overdue:
-            breached = (
-                select(CaseDeadline.case_id)
-                .where(CaseDeadline.breached_at.is_not(None), CaseDeadline.met_at.is_(None))
-                .scalar_subquery()
-            )
+            breached = select(CaseDeadline.case_id).where(text(OVERDUE_CLOCK)).scalar_subquery()
             stmt = stmt.where(Case.id.in_(breached))
         return stmt
 
@@ -86,11 +111,21 @@ class CaseRepository:
         stmt = (
             select(CaseDeadline)
             .where(CaseDeadline.case_id.in_(case_ids))
-            .order_by(CaseDeadline.due_date, CaseDeadline.kind)
+            .order_by(CaseDeadline.due_date, CaseDeadline.kind, CaseDeadline.started_at)
         )
         for row in (await self.session.execute(stmt)).scalars():
             out[row.case_id].append(row)
         return out
+
+    async def clocks_for_update(self, case_id: uuid.UUID) -> list[CaseDeadline]:
+        """Return every clock of a case, locked so the sweeper skips them meanwhile."""
+        stmt = (
+            select(CaseDeadline)
+            .where(CaseDeadline.case_id == case_id)
+            .order_by(CaseDeadline.due_date, CaseDeadline.kind, CaseDeadline.started_at)
+            .with_for_update()
+        )
+        return list((await self.session.execute(stmt)).scalars())
 
     async def history(self, case_id: uuid.UUID) -> list[CaseEvent]:
         """Return a case's history, oldest first."""
@@ -99,34 +134,155 @@ class CaseRepository:
 
     async def due_for_sweep(self, now: datetime, limit: int) -> list[CaseDeadline]:
         """Return live deadlines past their due instant, oldest first, locked (SKIP LOCKED)."""
+        stmt = sweep_statement(now, limit).with_for_update(skip_locked=True)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def due_for_escalation(self, now: datetime, limit: int) -> list[CaseDeadline]:
+        """Return breached, unmet clocks whose next escalation is due, locked (SKIP LOCKED)."""
         stmt = (
             select(CaseDeadline)
-            .where(
-                CaseDeadline.met_at.is_(None),
-                CaseDeadline.breached_at.is_(None),
-                CaseDeadline.bound == "deadline",
-                CaseDeadline.due_at <= now,
-            )
-            .order_by(CaseDeadline.due_at)
+            .where(CaseDeadline.escalate_at.is_not(None), CaseDeadline.escalate_at <= now)
+            .order_by(CaseDeadline.escalate_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         return list((await self.session.execute(stmt)).scalars())
 
     async def count_overdue(self) -> int:
-        """Return how many breached deadlines are still unmet."""
-        stmt = select(func.count()).where(
-            CaseDeadline.breached_at.is_not(None), CaseDeadline.met_at.is_(None)
-        )
+        """Return how many breached deadlines are still owed."""
+        stmt = select(func.count()).select_from(CaseDeadline).where(text(OVERDUE_CLOCK))
         return int((await self.session.execute(stmt)).scalar_one())
 
+    async def overdue_page(
+        self, *, region: str, level: str | None, page: int, size: int
+    ) -> tuple[list[tuple[CaseDeadline, Case]], int]:
+        """Return breached, owed clocks inside a region, oldest breach first, and the total."""
+        stmt = (
+            select(CaseDeadline, Case)
+            .join(Case, Case.id == CaseDeadline.case_id)
+            .where(text(OVERDUE_CLOCK), Case.region_code.startswith(region_prefix(region)))
+        )
+        if level:
+            stmt = stmt.where(CaseDeadline.escalation_level == level)
+        total = (
+            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
+        ).scalar_one()
+        rows = await self.session.execute(
+            stmt.order_by(CaseDeadline.breached_at, CaseDeadline.id)
+            .offset((page - 1) * size)
+            .limit(size)
+        )
+        return [(d, c) for d, c in rows.tuples()], int(total)
 
-class CalendarRepository:
-    """Admin overrides of the working-day calendar."""
+    async def visits(self, case_id: uuid.UUID) -> list[CaseVisit]:
+        """Return a case's visits, newest first."""
+        stmt = (
+            select(CaseVisit)
+            .where(CaseVisit.case_id == case_id)
+            .order_by(CaseVisit.visited_on.desc(), CaseVisit.recorded_at.desc())
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def plan_items(self, case_id: uuid.UUID) -> list[PlanItem]:
+        """Return a case's plan items in the order they were recorded."""
+        stmt = (
+            select(PlanItem)
+            .where(PlanItem.case_id == case_id)
+            .order_by(PlanItem.created_at, PlanItem.measure_code)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def plan_item(self, case_id: uuid.UUID, item_id: uuid.UUID) -> PlanItem | None:
+        """Return one plan item of a case."""
+        stmt = select(PlanItem).where(PlanItem.case_id == case_id, PlanItem.id == item_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def current_assignment(
+        self, case_id: uuid.UUID
+    ) -> tuple[HelperAssignment, Helper] | None:
+        """Return the case's current helper assignment with the helper."""
+        stmt = (
+            select(HelperAssignment, Helper)
+            .join(Helper, Helper.helper_id == HelperAssignment.helper_id)
+            .where(HelperAssignment.case_id == case_id, HelperAssignment.ended_at.is_(None))
+        )
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else (row[0], row[1])
+
+
+class HelperRepository:
+    """Responsible helpers and their workload."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def overrides(self) -> list[CalendarOverrideRow]:
-        """Return every override."""
-        return list((await self.session.execute(select(CalendarOverrideRow))).scalars())
+    async def get(self, helper_id: str) -> Helper | None:
+        """Return a helper by id."""
+        return await self.session.get(Helper, helper_id)
+
+    async def workload(self, region: str) -> list[tuple[Helper, int, int]]:
+        """Return helpers serving in, or assigned to a live case in, a region, with counts.
+
+        Each row is (helper, live cases overall, live cases inside the region): the first
+        is the person's workload, the second what the caller's region asks of them.
+        """
+        prefix = region_prefix(region)
+        live = (
+            select(HelperAssignment.helper_id, Case.region_code)
+            .join(Case, Case.id == HelperAssignment.case_id)
+            .where(HelperAssignment.ended_at.is_(None), Case.closed_at.is_(None))
+            .subquery()
+        )
+        overall = (
+            select(live.c.helper_id, func.count().label("n")).group_by(live.c.helper_id).subquery()
+        )
+        inside = (
+            select(live.c.helper_id, func.count().label("n"))
+            .where(live.c.region_code.startswith(prefix))
+            .group_by(live.c.helper_id)
+            .subquery()
+        )
+        stmt = (
+            select(
+                Helper,
+                func.coalesce(overall.c.n, 0),
+                func.coalesce(inside.c.n, 0),
+            )
+            .outerjoin(overall, overall.c.helper_id == Helper.helper_id)
+            .outerjoin(inside, inside.c.helper_id == Helper.helper_id)
+            .where(or_(Helper.region_code.startswith(prefix), inside.c.n.is_not(None)))
+            .order_by(func.coalesce(overall.c.n, 0).desc(), Helper.name, Helper.helper_id)
+        )
+        rows = await self.session.execute(stmt)
+        return [(h, int(total), int(in_region)) for h, total, in_region in rows.tuples()]
+
+
+class CalendarRepository:
+    """Admin overrides of the working-day calendar and the years declared complete."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def overrides(self, year: int | None = None) -> list[CalendarOverrideRow]:
+        """Return the overrides (of one year, if given), by day."""
+        stmt = select(CalendarOverrideRow).order_by(CalendarOverrideRow.day)
+        if year is not None:
+            stmt = stmt.where(
+                CalendarOverrideRow.day >= date(year, 1, 1),
+                CalendarOverrideRow.day <= date(year, 12, 31),
+            )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def override_days(self, days: Sequence[date]) -> list[CalendarOverrideRow]:
+        """Return the overrides already stored for any of these days."""
+        stmt = select(CalendarOverrideRow).where(CalendarOverrideRow.day.in_(days))
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def declarations(self) -> list[CalendarYearDeclaration]:
+        """Return every year an admin declared complete, by year."""
+        stmt = select(CalendarYearDeclaration).order_by(CalendarYearDeclaration.year)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def declaration(self, year: int) -> CalendarYearDeclaration | None:
+        """Return the declaration of one year."""
+        return await self.session.get(CalendarYearDeclaration, year)

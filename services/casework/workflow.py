@@ -38,6 +38,7 @@ __all__ = [
     "CaseFacts",
     "IllegalTransition",
     "Role",
+    "Shortfall",
     "Stage",
     "WorkflowTemplate",
     "advance",
@@ -292,6 +293,15 @@ def default_workflow_template() -> WorkflowTemplate:
 
 
 @dataclass(frozen=True)
+class Shortfall:
+    """One unmet risk-elimination criterion, explained in Chinese and English."""
+
+    code: str
+    message_zh: str
+    message_en: str
+
+
+@dataclass(frozen=True)
 class CaseFacts:
     """What the guards need to know about a case."""
 
@@ -303,6 +313,9 @@ class CaseFacts:
     helper_assigned: bool = False
     plan_recorded: bool = False
     elimination_publicity_started_on: date | None = None
+    # Evaluated by the caller from visits, findings and the plan (elimination.evaluate); the
+    # state machine only refuses to propose or confirm while any remains.
+    elimination_shortfalls: tuple[Shortfall, ...] = ()
 
     def __post_init__(self) -> None:
         if self.open_objections < 0 or self.crosscheck_departments_pending < 0:
@@ -370,6 +383,18 @@ def _require_publicity(started: date | None, today: date, min_days: int) -> None
             f"Publicity lasts at least {min_days} days: started {started.isoformat()}, it runs "
             f"to {last.isoformat()} and may close from {earliest.isoformat()} "
             f"(today is {today.isoformat()}).",
+        )
+
+
+def _require_elimination_criteria(facts: CaseFacts) -> None:
+    """Raise while a configured risk-elimination criterion is not met."""
+    if facts.elimination_shortfalls:
+        raise IllegalTransition(
+            "elimination_criteria_unmet",
+            "尚未达到风险消除条件："
+            + "；".join(s.message_zh for s in facts.elimination_shortfalls),
+            "Risk-elimination criteria are not met: "
+            + "; ".join(s.message_en for s in facts.elimination_shortfalls),
         )
 
 
@@ -548,7 +573,10 @@ def _check_guards(
                     "尚未录入“一户一策”帮扶措施。",
                     "No one-household-one-plan measures have been recorded.",
                 )
+        case Action.PROPOSE_ELIMINATION:
+            _require_elimination_criteria(facts)
         case Action.CONFIRM_ELIMINATION:
+            _require_elimination_criteria(facts)
             if template.elimination_publicity:
                 _require_publicity(
                     facts.elimination_publicity_started_on, today, publicity_min_days

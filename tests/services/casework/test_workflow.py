@@ -18,6 +18,7 @@ from services.casework.workflow import (
     CaseFacts,
     IllegalTransition,
     Role,
+    Shortfall,
     Stage,
     WorkflowTemplate,
     advance,
@@ -483,6 +484,87 @@ class TestOptionalSteps:
         facts = CaseFacts(stage=Stage.RISK_ELIMINATION, helper_assigned=True, plan_recorded=True)
         states = run(DEFAULT, facts, [(Action.REJECT_ELIMINATION, COUNTY, "2027-06-01")])
         assert states[-1].stage == Stage.ASSISTANCE
+
+
+class TestEliminationCriteria:
+    SHORT = (
+        Shortfall(
+            "plan_not_delivered", "尚有1项帮扶措施未落实", "1 plan measure(s) are not delivered"
+        ),
+    )
+
+    @pytest.mark.parametrize(
+        ("stage", "action", "shortfalls", "expected"),
+        [
+            pytest.param(
+                Stage.ASSISTANCE,
+                Action.PROPOSE_ELIMINATION,
+                (),
+                Stage.RISK_ELIMINATION,
+                id="propose",
+            ),
+            pytest.param(
+                Stage.ASSISTANCE, Action.PROPOSE_ELIMINATION, SHORT, None, id="propose-refused"
+            ),
+            pytest.param(
+                Stage.RISK_ELIMINATION,
+                Action.CONFIRM_ELIMINATION,
+                (),
+                Stage.RISK_ELIMINATED,
+                id="confirm",
+            ),
+            pytest.param(
+                Stage.RISK_ELIMINATION,
+                Action.CONFIRM_ELIMINATION,
+                SHORT,
+                None,
+                id="confirm-refused",
+            ),
+            pytest.param(
+                Stage.RISK_ELIMINATION,
+                Action.REJECT_ELIMINATION,
+                SHORT,
+                Stage.ASSISTANCE,
+                id="reject-needs-no-criteria",
+            ),
+        ],
+    )
+    def test_criteria_gate_elimination(
+        self,
+        stage: Stage,
+        action: Action,
+        shortfalls: tuple[Shortfall, ...],
+        expected: Stage | None,
+    ) -> None:
+        facts = CaseFacts(stage=stage, elimination_shortfalls=shortfalls)
+        role = VILLAGE if action == Action.PROPOSE_ELIMINATION else COUNTY
+        if expected is not None:
+            assert (
+                transition(
+                    DEFAULT,
+                    facts,
+                    action,
+                    actor_role=role,
+                    today=D("2026-09-01"),
+                    publicity_min_days=5,
+                )
+                == expected
+            )
+            return
+        error = refusal(DEFAULT, facts, action, role, "2026-09-01")
+        assert error.code == "elimination_criteria_unmet"
+        assert "尚有1项帮扶措施未落实" in error.message_zh
+        assert "not delivered" in error.message_en
+
+    def test_allowed_actions_follow_the_criteria(self) -> None:
+        unmet = CaseFacts(stage=Stage.ASSISTANCE, elimination_shortfalls=self.SHORT)
+        met = CaseFacts(stage=Stage.ASSISTANCE)
+        assert Action.PROPOSE_ELIMINATION not in allowed_actions(
+            DEFAULT, unmet, VILLAGE, D("2026-09-01"), MIN_DAYS
+        )
+        assert Action.PROPOSE_ELIMINATION in allowed_actions(
+            DEFAULT, met, VILLAGE, D("2026-09-01"), MIN_DAYS
+        )
 
 
 class TestReopen:
