@@ -311,3 +311,15 @@ def _check_parent(region: Region, by_full: dict[str, Region]) -> None:
         raise RegionDataError(f"{region.code}: parent {parent.code} is a {parent.level}")
     if not in_scope(parent.code, region.code):
         raise RegionDataError(f"{region.code}: code does not start with its parent's prefix")
+
+
+def scope_prefix(scope_code: str) -> str | None:
+    """Return the code prefix every region inside scope_code starts with (None if malformed).
+
+    Used to select stored 12-digit (or shorter) codes with a LIKE 'prefix%' in SQL, the
+    same rule as in_scope: 141122 → "141122", 141122100 → "141122100".
+    """
+    padded = full_code(scope_code)
+    if padded is None:
+        return None
+    return padded[: _SEGMENT_ENDS[_depth(padded) - 1]]

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.screening import routes
+from services.screening import report_routes, routes
 from services.screening.settings import ScreeningSettings
 from shared.db import UnitOfWork, create_engine, make_sessionmaker
 from shared.secrets import Secrets, load_secrets
@@ -48,4 +48,5 @@ def create_app(
     )
     install_common(app, service="screening", settings=cfg, engine_of=lambda: engine_box["engine"])
     app.include_router(routes.router)
+    app.include_router(report_routes.router)
     return app
