@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit servers-up servers-down schemas clean
+.PHONY: run test lint typecheck unit servers-up servers-down schemas clean dashboard-assets
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The dashboard's charting library (Apache ECharts) comes from the npm registry at the version
+# pinned, with its integrity hash, in services/casework/web/package-lock.json; it is copied into
+# the git-ignored assets/vendor/ that casework serves and the wheel packages.
+DASHBOARD := services/casework/web
+ECHARTS := $(DASHBOARD)/assets/vendor/echarts.min.js
+
+$(ECHARTS): $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
+	npm ci --prefix $(DASHBOARD) --ignore-scripts --no-audit --no-fund
+	mkdir -p $(DASHBOARD)/assets/vendor
+	cp $(DASHBOARD)/node_modules/echarts/dist/echarts.min.js $@
+	cp $(DASHBOARD)/node_modules/echarts/LICENSE $(DASHBOARD)/assets/vendor/echarts.LICENSE.txt
+
+dashboard-assets: $(ECHARTS)
+
+run: $(STAMP) $(ECHARTS)
 	$(BIN)/fangpin up
 
 lint: $(STAMP)
@@ -30,7 +44,7 @@ servers-down:
 	bash deploy/servers.sh down
 
 # Brings up PostgreSQL and Kafka unless TEST_POSTGRES_URL / KAFKA_BOOTSTRAP_SERVERS are given.
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(ECHARTS) lint typecheck
 	bash deploy/servers.sh up
 	set -a; . var/servers.env; set +a; $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 

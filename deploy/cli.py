@@ -144,6 +144,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         region=args.region,
         now=SystemClock().now(),
         ttl=timedelta(hours=args.hours),
+        department=args.department,
     )
     print(token)
     return 0
@@ -201,6 +202,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Load a demo dataset into the screening registry (refused in production)."""
+    from deploy.seed import seed_jiaocheng
+    from services.screening.settings import ScreeningSettings
+    from shared.db import create_engine, make_sessionmaker
+    from shared.regions import default_region_table
+    from shared.settings import DatabaseSettings
+
+    settings = ScreeningSettings()
+    if settings.environment == "production":
+        print("demo datasets are never loaded into production", file=sys.stderr)
+        return 2
+    var = Path(args.var)
+    if args.url:
+        url = args.url
+    elif "database" in settings.model_fields_set:
+        url = settings.database.url
+    else:
+        # The file `fangpin up --var` uses, so the seed is what the embedded stack serves.
+        url = f"sqlite+aiosqlite:///{var / 'screening.db'}"
+    keys = load_secrets(settings.environment, var)
+
+    async def load() -> None:
+        await migrate("screening", url)
+        engine = create_engine(DatabaseSettings(url=url))
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                summary = await seed_jiaocheng(
+                    session, keys.cipher(), SystemClock().now(), default_region_table()
+                )
+        finally:
+            await engine.dispose()
+        if summary.loaded:
+            print(
+                f"jiaocheng: {summary.households} households, {summary.members} members, "
+                f"{summary.villages} villages loaded"
+            )
+        else:
+            print("jiaocheng: already loaded, nothing changed")
+
+    asyncio.run(load())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser."""
     parser = argparse.ArgumentParser(prog="fangpin", description="防贫 Fangpin")
@@ -238,11 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     dem.add_argument("--wait", type=float, default=10.0)
     dem.set_defaults(func=cmd_demo)
 
+    sd = sub.add_parser("seed", help="load a demo dataset into screening (never in production)")
+    sd.add_argument("dataset", choices=("jiaocheng",), help="jiaocheng: reproduces 表七/1")
+    sd.add_argument("--var", default="var")
+    sd.add_argument("--url", default=None, help="screening database URL (default: var/)")
+    sd.set_defaults(func=cmd_seed)
+
     tok = sub.add_parser("token", help="issue a caseworker JWT")
     tok.add_argument("--sub", required=True)
     tok.add_argument("--role", required=True, choices=ROLES)
     tok.add_argument("--region", required=True)
     tok.add_argument("--hours", type=int, default=12)
+    tok.add_argument("--department", default=None, help="for department_officer tokens")
     tok.add_argument("--environment", default="local")
     tok.add_argument("--var", default="var")
     tok.set_defaults(func=cmd_token)

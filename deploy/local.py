@@ -56,6 +56,7 @@ async def run_embedded(var_dir: Path = Path("var"), host: str = "127.0.0.1") -> 
     casework_cfg = CaseworkSettings(
         database=_sqlite(var_dir, "casework"), var_dir=var_dir, host=host, sweep_interval_seconds=10
     )
+    screening_cfg, casework_cfg = wire_dashboard(screening_cfg, casework_cfg, host)
     for name, cfg in (
         ("intake", intake_cfg),
         ("screening", screening_cfg),
@@ -123,6 +124,24 @@ async def run_embedded(var_dir: Path = Path("var"), host: str = "127.0.0.1") -> 
     await asyncio.gather(*worker_tasks)
 
 
+def wire_dashboard(
+    screening: ScreeningSettings, casework: CaseworkSettings, host: str
+) -> tuple[ScreeningSettings, CaseworkSettings]:
+    """Point casework's dashboard at screening and let its origin call screening (CORS).
+
+    Settings given in the environment win; these are only the embedded defaults.
+    """
+    names = {host, "127.0.0.1", "localhost"} if host in {"127.0.0.1", "localhost"} else {host}
+    if not screening.cors_origins:
+        origins = tuple(sorted(f"http://{name}:{casework.port}" for name in names))
+        screening = screening.model_copy(update={"cors_origins": origins})
+    if "dashboard_screening_url" not in casework.model_fields_set:
+        casework = casework.model_copy(
+            update={"dashboard_screening_url": f"http://{host}:{screening.port}"}
+        )
+    return screening, casework
+
+
 def print_banner(apps: list[tuple[str, FastAPI, int]], host: str, creds: Path) -> None:
     """Tell the person at the terminal where everything is."""
     lines = [
@@ -132,5 +151,11 @@ def print_banner(apps: list[tuple[str, FastAPI, int]], host: str, creds: Path) -
     ]
     for name, _, port in apps:
         lines.append(f"  {name:<10} http://{host}:{port}   docs: http://{host}:{port}/docs")
-    lines += ["", f"  demo credentials: {creds}", ""]
+    casework_port = next(port for name, _, port in apps if name == "casework")
+    lines += [
+        "",
+        f"  dashboard  http://{host}:{casework_port}/dashboard/#token=<a caseworker JWT>",
+        f"  demo credentials: {creds}",
+        "",
+    ]
     print("\n".join(lines), flush=True)  # noqa: T201

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.casework import routes
+from services.casework import report_routes, routes
+from services.casework.dashboard import install_dashboard
 from services.casework.service import CaseworkContext
 from services.casework.settings import CaseworkSettings
 from services.casework.worker import casework_outbox
@@ -56,4 +57,6 @@ def create_app(
     )
     install_common(app, service="casework", settings=cfg, engine_of=lambda: engine_box["engine"])
     app.include_router(routes.router)
+    app.include_router(report_routes.router)
+    install_dashboard(app, screening_url=cfg.dashboard_screening_url)
     return app

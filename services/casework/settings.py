@@ -19,3 +19,7 @@ class CaseworkSettings(ServiceSettings):
     port: int = 8003
     sweep_interval_seconds: float = 30.0
     sweep_batch_size: int = 1000
+    # Where the dashboard page (served at /dashboard) finds the screening API, whose reports
+    # it shows beside casework's. Screening must list this service's origin in its
+    # SCREENING_CORS_ORIGINS for the browser to be allowed the call.
+    dashboard_screening_url: str = "http://127.0.0.1:8002"
