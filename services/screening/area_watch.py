@@ -139,7 +139,9 @@ def judge(current: WeekCount, baseline: Sequence[int], policy: AreaAlertPolicy) 
         baseline=tuple(baseline),
         mean=mean_d,
         sd=sd_d,
-        threshold=limit.quantize(CENT, ROUND_HALF_UP),
+        # What a reader compares the count with: the floor or the spike line, whichever is
+        # higher (on an empty baseline the floor alone decides).
+        threshold=max(Decimal(policy.min_signals), limit).quantize(CENT, ROUND_HALF_UP),
         alert=alert,
     )
 
