@@ -17,3 +17,6 @@ class ScreeningSettings(ServiceSettings):
     database: DatabaseSettings = DatabaseSettings(url="sqlite+aiosqlite:///./var/screening.db")
     kafka: KafkaSettings = KafkaSettings(client_id="screening")
     port: int = 8002
+    # A county roster upload (POST /v1/roster:import) may be this large; other bodies keep
+    # max_body_bytes. 64 MiB holds well over 100,000 member rows as XLSX or CSV.
+    roster_max_bytes: int = 64 * 1024 * 1024
