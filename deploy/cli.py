@@ -202,45 +202,62 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1
 
 
+def _seed_url(service: str, settings: ServiceSettings, given: str | None, var: Path) -> str:
+    if given:
+        return given
+    if "database" in settings.model_fields_set:
+        return settings.database.url
+    # The file `fangpin up --var` uses, so the seed is what the embedded stack serves.
+    return f"sqlite+aiosqlite:///{var / f'{service}.db'}"
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
-    """Load a demo dataset into the screening registry (refused in production)."""
-    from deploy.seed import seed_jiaocheng
-    from services.screening.settings import ScreeningSettings
+    """Load a demo dataset into screening and casework (refused in production)."""
+    from deploy.seed import seed_jiaocheng, seed_jiaocheng_cases
     from shared.db import create_engine, make_sessionmaker
     from shared.regions import default_region_table
     from shared.settings import DatabaseSettings
 
-    settings = ScreeningSettings()
-    if settings.environment == "production":
+    screening = settings_for("screening")
+    casework = settings_for("casework")
+    if "production" in (screening.environment, casework.environment):
         print("demo datasets are never loaded into production", file=sys.stderr)
         return 2
     var = Path(args.var)
-    if args.url:
-        url = args.url
-    elif "database" in settings.model_fields_set:
-        url = settings.database.url
-    else:
-        # The file `fangpin up --var` uses, so the seed is what the embedded stack serves.
-        url = f"sqlite+aiosqlite:///{var / 'screening.db'}"
-    keys = load_secrets(settings.environment, var)
+    screening_url = _seed_url("screening", screening, args.screening_url, var)
+    casework_url = _seed_url("casework", casework, args.casework_url, var)
+    keys = load_secrets(screening.environment, var)
+    regions = default_region_table()
+    now = SystemClock().now()
 
     async def load() -> None:
-        await migrate("screening", url)
-        engine = create_engine(DatabaseSettings(url=url))
+        await migrate("screening", screening_url)
+        engine = create_engine(DatabaseSettings(url=screening_url))
         try:
             async with make_sessionmaker(engine)() as session, session.begin():
-                summary = await seed_jiaocheng(
-                    session, keys.cipher(), SystemClock().now(), default_region_table()
-                )
+                summary = await seed_jiaocheng(session, keys.cipher(), now, regions)
         finally:
             await engine.dispose()
-        if summary.loaded:
-            print(
-                f"jiaocheng: {summary.households} households, {summary.members} members, "
-                f"{summary.villages} villages loaded"
-            )
-        else:
-            print("jiaocheng: already loaded, nothing changed")
+        print(
+            f"jiaocheng registry: {summary.households} households, {summary.members} members, "
+            f"{summary.villages} villages loaded"
+            if summary.loaded
+            else "jiaocheng registry: already loaded, nothing changed"
+        )
+        if args.registry_only:
+            return
+        await migrate("casework", casework_url)
+        engine = create_engine(DatabaseSettings(url=casework_url))
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                cases = await seed_jiaocheng_cases(session, now, regions)
+        finally:
+            await engine.dispose()
+        print(
+            f"jiaocheng cases: {cases.cases} cases with {cases.clocks} deadline clocks loaded"
+            if cases.loaded
+            else "jiaocheng cases: casework already has cases, nothing changed"
+        )
 
     asyncio.run(load())
     return 0
@@ -286,7 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     sd = sub.add_parser("seed", help="load a demo dataset into screening (never in production)")
     sd.add_argument("dataset", choices=("jiaocheng",), help="jiaocheng: reproduces 表七/1")
     sd.add_argument("--var", default="var")
-    sd.add_argument("--url", default=None, help="screening database URL (default: var/)")
+    sd.add_argument(
+        "--screening-url", default=None, help="default: SCREENING_DATABASE__URL or var/"
+    )
+    sd.add_argument("--casework-url", default=None, help="default: CASEWORK_DATABASE__URL or var/")
+    sd.add_argument("--registry-only", action="store_true", help="skip the demo casework history")
     sd.set_defaults(func=cmd_seed)
 
     tok = sub.add_parser("token", help="issue a caseworker JWT")

@@ -1,5 +1,9 @@
 """Demo datasets loaded by `fangpin seed`: a registry that reproduces 表七/1 for Jiaocheng.
 
+Deployment tooling, like `deploy/demo.py`: it writes each service's own database with that
+service's own models, the way a data migration would; the services themselves never read
+each other's tables.
+
 `seed_jiaocheng` writes synthetic households, members (with well-formed resident IDs, stored
 the way screening stores them: cipher, mask, keyed hash) and village profiles into the
 screening registry, so that the township report computed from that registry equals the
@@ -9,6 +13,7 @@ only the per-township counts come from the table.  Never load this into producti
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +24,8 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.demo import DEMO_COUNTY, make_resident_id
+from services.casework.deadlines import CST, due_instant
+from services.casework.models import Case, CaseDeadline
 from services.screening.models import Household, Member, VillageProfile
 from shared.db import dialect_of
 from shared.pii import PiiCipher
@@ -26,6 +33,8 @@ from shared.regions import Region, RegionTable, canonical_name
 from shared.resident_id import mask_resident_id
 
 ROSTER_PREFIX: Final = "JCS-"
+# Fixed, so the households' ids are the same in every run and in both services' databases.
+_NAMESPACE: Final = uuid.UUID("6f1c2a8e-5b7d-4c1e-9a3f-0d2b4e6a8c10")
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,11 @@ class SeedSummary:
     households: int
     members: int
     villages: int
+
+
+def household_uuid(roster_no: str) -> uuid.UUID:
+    """Return the dataset's id for a household, the same in screening and casework."""
+    return uuid.uuid5(_NAMESPACE, roster_no)
 
 
 def township_for(regions: RegionTable, printed_name: str) -> Region:
@@ -253,7 +267,7 @@ async def seed_jiaocheng(
     household_rows = []
     member_rows = []
     for household in households:
-        household_id = uuid.uuid4()
+        household_id = household_uuid(household.roster_no)
         household_rows.append(
             {
                 "id": household_id,
@@ -298,3 +312,187 @@ async def seed_jiaocheng(
         members=len(member_rows),
         villages=len(villages),
     )
+
+
+# ------------------------------------------------------------------ casework history (demo)
+
+# Risk factors the demo cases carry, as screening would explain them.
+_FACTORS: Final = (
+    ("RF-14", "家庭成员患大病或重病"),
+    ("RF-15", "家庭成员残疾"),
+    ("RF-04", "刚性支出较大"),
+    ("RF-19", "住房不安全"),
+    ("RF-10", "家庭成员失业"),
+    ("RF-16", "在读大学生教育支出"),
+    ("RF-07", "产业经营失败"),
+    ("RF-11", "主要劳动力弱劳动能力"),
+)
+_DEPARTMENTS: Final = (
+    ("medical_insurance", "medical_insurance.large_out_of_pocket"),
+    ("health", "health.serious_illness_diagnosis"),
+    ("civil_affairs", "civil_affairs.temporary_assistance"),
+    ("housing", "housing.unsafe_house_appraisal"),
+    ("human_resources", "human_resources.unemployment_registered"),
+)
+_EARLY_STAGES: Final = ("opened", "home_verification", "department_crosscheck", "village_publicity")
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """What the casework part of the seed wrote."""
+
+    loaded: bool
+    cases: int
+    clocks: int
+
+
+def _month_end(day: date) -> date:
+    first_next = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return first_next - timedelta(days=1)
+
+
+async def seed_jiaocheng_cases(
+    session: AsyncSession, now: datetime, regions: RegionTable
+) -> CaseSummary:
+    """Give the dataset's monitored households a plausible casework history (demo only).
+
+    Every 脱贫不稳定户 and 边缘户 gets an included case opened one to six months ago, with
+    its identification, publicity, helper, plan and monthly-visit clocks mostly met on time
+    and some late or missed; a few recent cases are still being identified.  Dates come
+    from a fixed random sequence relative to `now`, so the dashboard has something to show.
+    The 10-working-day clocks are approximated as 14 calendar days: this is demo data, and
+    the real clocks come from the working-day calendar when a case moves.
+    """
+    existing = select(Case.id).limit(1)
+    if (await session.execute(existing)).first() is not None:
+        return CaseSummary(loaded=False, cases=0, clocks=0)
+    _, households = jiaocheng_dataset(regions)
+    rng = random.Random(20221)
+    today = now.astimezone(CST).date()
+    cases: list[dict[str, object]] = []
+    clocks: list[dict[str, object]] = []
+
+    def at(day: date, hour: int = 10) -> datetime:
+        return datetime(day.year, day.month, day.day, hour, tzinfo=CST)
+
+    def clock(
+        case_id: uuid.UUID,
+        kind: str,
+        bound: str,
+        started: date,
+        due: date,
+        met: date | None,
+    ) -> None:
+        late_unmet = met is None and due < today
+        clocks.append(
+            {
+                "id": uuid.uuid4(),
+                "case_id": case_id,
+                "kind": kind,
+                "bound": bound,
+                "due_date": due,
+                "due_at": due_instant(due),
+                "started_at": at(started),
+                "met_at": at(met) if met is not None and met <= today else None,
+                "breached_at": due_instant(due) if late_unmet and bound != "minimum" else None,
+                "escalation_level": "village" if late_unmet and bound != "minimum" else None,
+                "citation": "demo data (fangpin seed jiaocheng)",
+            }
+        )
+
+    monitored = [h for h in households if "monitored" in h.labels]
+    for index, household in enumerate(monitored):
+        case_id = uuid.uuid5(_NAMESPACE, f"case:{household.roster_no}")
+        recent = index % 25 == 0
+        opened = today - timedelta(days=rng.randint(2, 12) if recent else rng.randint(35, 180))
+        category = "unstable_escaped" if "unstable_escaped" in household.labels else "marginal"
+        factors = rng.sample(_FACTORS, k=rng.choice((1, 1, 2)))
+        roll = rng.random()
+        if roll < 0.3:
+            source: dict[str, object] = {"kind": "declaration", "receipt_no": f"SB{index:08d}"}
+        elif roll < 0.75:
+            department, _alert_type = rng.choice(_DEPARTMENTS)
+            source = {"kind": "alert", "department": department, "alert_id": f"DEMO-{index}"}
+        else:
+            source = {"kind": "report", "report_id": f"ZF{index:08d}"}
+        head = household.people[0]
+        identified = opened + timedelta(days=rng.choice((7, 9, 10, 11, 12, 13, 14, 16, 19)))
+        stage = (
+            rng.choice(_EARLY_STAGES)
+            if recent
+            else rng.choice(
+                ("monitoring", "assistance", "assistance", "assistance", "risk_eliminated")
+            )
+        )
+        cases.append(
+            {
+                "id": case_id,
+                "household_id": household_uuid(household.roster_no),
+                "episode_id": uuid.uuid5(_NAMESPACE, f"episode:{household.roster_no}"),
+                "region_code": household.village_code,
+                "stage": stage,
+                "opened_at": at(opened, 9),
+                "head_name": head.name,
+                "head_id_masked": mask_resident_id(head.id_number),
+                "score": rng.randint(45, 90),
+                "level": "high",
+                "categories": [category],
+                "reasons": [
+                    {"code": code, "title_zh": title, "evidence": "", "contribution": 20}
+                    for code, title in factors
+                ],
+                "review_flags": [],
+                "sources": [source],
+                "deadline_policy": {},
+                "facts": {"demo": True},
+                "updated_at": now,
+            }
+        )
+        clock(
+            case_id,
+            "identification",
+            "deadline",
+            opened,
+            opened + timedelta(days=15),
+            None if recent else identified,
+        )
+        publicity = opened + timedelta(days=2)
+        clock(
+            case_id,
+            "publicity_min",
+            "minimum",
+            publicity,
+            publicity + timedelta(days=5),
+            None if recent else publicity + timedelta(days=rng.choice((5, 5, 5, 6, 4))),
+        )
+        if recent:
+            continue
+        for kind in ("helper_assignment", "assistance_plan"):
+            clock(
+                case_id,
+                kind,
+                "deadline",
+                identified,
+                identified + timedelta(days=14),
+                identified + timedelta(days=rng.choice((3, 5, 8, 10, 12, 13, 17))),
+            )
+        month = _month_end(identified) + timedelta(days=1)
+        while month <= today:
+            due = _month_end(month)
+            # A case whose risk is eliminated owes no more visits; keep its record clean.
+            done = rng.random() < 0.9 or due >= today or stage == "risk_eliminated"
+            visit = month + timedelta(days=rng.randint(0, 20))
+            clock(
+                case_id,
+                "monthly_visit",
+                "recurring",
+                identified,
+                due,
+                visit if done and visit <= today else None,
+            )
+            month = due + timedelta(days=1)
+    for start in range(0, len(cases), 1000):
+        await session.execute(insert(Case), cases[start : start + 1000])
+    for start in range(0, len(clocks), 2000):
+        await session.execute(insert(CaseDeadline), clocks[start : start + 2000])
+    return CaseSummary(loaded=True, cases=len(cases), clocks=len(clocks))

@@ -42,6 +42,14 @@ class Pipeline:
     by_category: list[Count]
 
 
+def stage_label(stage: str) -> str:
+    """Return the Chinese name of a stage (the key itself for a stage this code lacks)."""
+    try:
+        return STAGE_LABELS_ZH[Stage(stage)]
+    except ValueError:
+        return stage
+
+
 def pipeline(cases: Iterable[Any]) -> Pipeline:
     """Count cases (anything with stage, sources, reasons and categories)."""
     stages: Counter[str] = Counter()

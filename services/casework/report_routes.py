@@ -128,6 +128,7 @@ async def sla_report(
                 village_code=o.region_code,
                 township_name=_township_name(sla.township_code(o.region_code)),
                 stage=o.stage,
+                stage_label_zh=pipeline.stage_label(o.stage),
                 head_name=o.head_name,
                 kind=o.kind,
                 due=o.due_date,

@@ -36,6 +36,7 @@ class OverdueItem(BaseModel):
     village_code: str
     township_name: str
     stage: str
+    stage_label_zh: str
     head_name: str | None
     kind: str
     due: date

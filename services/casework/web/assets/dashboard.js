@@ -34,6 +34,8 @@
     market_regulation: "市场监管局",
     natural_resources: "自然资源局"
   };
+  var LEVEL_ZH = { village: "村级", township: "乡镇", county: "县级" };
+  var OVERDUE_SHOWN = 20;
   var COLORS = ["#b22a2a", "#d46b08", "#1677ff", "#389e0d", "#722ed1", "#13a8a8", "#c41d7f", "#7c8c9c", "#faad14"];
 
   var state = { token: null, claims: null, screening: "", charts: [] };
@@ -281,8 +283,9 @@
     grid.appendChild(body);
 
     $("board").querySelector('[data-kpi="overdue_total"]').textContent = report.overdue_total;
+    var shown = report.overdue.slice(0, OVERDUE_SHOWN);
     $("overdue-count").textContent = "共 " + report.overdue_total + " 项" +
-      (report.overdue.length < report.overdue_total ? "，显示最久的 " + report.overdue.length + " 项" : "");
+      (shown.length < report.overdue_total ? "，显示超期最久的 " + shown.length + " 项" : "");
     var list = $("overdue-table");
     list.innerHTML = "";
     var h = el("tr");
@@ -294,9 +297,10 @@
       none.appendChild(el("td", { colspan: "8", className: "empty" }, "没有超期未办的时限"));
       tb.appendChild(none);
     }
-    report.overdue.forEach(function (o) {
+    shown.forEach(function (o) {
       var tr = el("tr", { "data-overdue": o.case_id });
-      [o.township_name, o.village_code, o.head_name || "—", KIND_ZH[o.kind] || o.kind, o.due, o.days_overdue, o.stage, o.escalation_level || "—"]
+      [o.township_name, o.village_code, o.head_name || "—", KIND_ZH[o.kind] || o.kind, o.due, o.days_overdue,
+        o.stage_label_zh, LEVEL_ZH[o.escalation_level] || o.escalation_level || "—"]
         .forEach(function (v) { tr.appendChild(el("td", {}, v)); });
       tb.appendChild(tr);
     });
