@@ -53,6 +53,13 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
             await _too_large(scope, send, limit)
+        except BaseExceptionGroup as group:
+            # A streamed body read inside a BaseHTTPMiddleware (the metrics timer) raises from
+            # within its task group, which wraps the error; unwrapped, it is the same 413.
+            _, others = group.split(_BodyTooLarge)
+            if others is not None:
+                raise
+            await _too_large(scope, send, limit)
 
 
 class _BodyTooLarge(Exception):

@@ -10,17 +10,15 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake import routes
-from services.intake.bulk import BulkJobs
+from services.intake.bulk import BulkJobs, ChunkJudge
 from services.intake.catalogue import default_catalogue
 from services.intake.dependencies import IntakeState
-from services.intake.models import outbox_table
 from services.intake.service import IntakeContext
+from services.intake.service import intake_outbox as intake_outbox
 from services.intake.settings import IntakeSettings, load_clients
 from shared.auth import ClientRegistry, RateLimiter, ReplayGuard
 from shared.clock import Clock, SystemClock
-from shared.contracts.topics import Topic
 from shared.db import UnitOfWork, create_engine, make_sessionmaker
-from shared.messaging.outbox import Outbox
 from shared.secrets import Secrets, load_secrets
 from shared.web import install_common
 
@@ -35,11 +33,6 @@ RFC 9457 problem with Chinese and English text. Resident ID numbers are masked i
 
 
 BULK_PATH = "/v1/alerts:bulk"
-
-
-def intake_outbox() -> Outbox:
-    """Return intake's outbox writer."""
-    return Outbox(outbox_table, topic=Topic.INTAKE_EVENTS, producer="intake")
 
 
 def create_app(
@@ -58,7 +51,8 @@ def create_app(
         engine = create_engine(cfg.database)
         engine_box["engine"] = engine
         keys = secrets or load_secrets(cfg.environment, cfg.var_dir)
-        uow = UnitOfWork(make_sessionmaker(engine))
+        sessionmaker = make_sessionmaker(engine)
+        uow = UnitOfWork(sessionmaker)
         ctx = IntakeContext(
             outbox=intake_outbox(),
             cipher=keys.cipher(),
@@ -67,13 +61,14 @@ def create_app(
         )
         registry = clients or load_clients(cfg)
         bulk = BulkJobs(
-            uow=uow,
+            sessionmaker=sessionmaker,
             ctx=ctx,
             clients=registry,
             directory=cfg.bulk_dir,
             chunk_rows=cfg.bulk_chunk_rows,
             max_rows=cfg.bulk_max_rows,
             lease_seconds=cfg.bulk_lease_seconds,
+            judge=ChunkJudge(ctx, secrets=keys, processes=cfg.bulk_judge_processes),
         )
         app.state.intake = IntakeState(
             uow=uow,

@@ -1,6 +1,7 @@
-"""Bulk pushes, run inside the API process: one task per job, a transaction per chunk, leases.
+"""Bulk pushes, run by the API process: one task per job, a transaction per chunk, leases.
 
-A job's state lives in its bulk_job row, and every chunk commits its alerts, their events,
+The API process reads the uploaded file and writes each chunk; a child process validates,
+encrypts and builds the events of the next chunk meanwhile (ChunkJudge). A job's state lives in its bulk_job row, and every chunk commits its alerts, their events,
 its rejections and the job's counters together. That makes jobs resumable: when an API
 process dies, its lease on the job runs out, and the next process to look (at its start-up
 or on its periodic check) claims the job and carries on after the last committed row. No
@@ -14,15 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
+import multiprocessing
 import os
+import threading
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake import service
 from services.intake.bulk_files import (
@@ -34,14 +42,20 @@ from services.intake.bulk_files import (
     inspect,
     open_rows,
 )
+from services.intake.catalogue import default_catalogue
 from services.intake.models import BulkJob
 from services.intake.repository import BulkJobRepository
 from services.intake.service import IntakeContext, JudgedRow
 from shared.auth import ClientRecord, ClientRegistry
+from shared.clock import SystemClock
 from shared.db import UnitOfWork
+from shared.pii import PiiCipher
 from shared.problems import FieldError, UnsupportedMediaType, ValidationFailed
+from shared.secrets import Secrets
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # Files no unfinished job claims are removed once this old; younger ones may be uploads
 # another API process sharing the directory has not committed yet.
@@ -54,21 +68,24 @@ class BulkJobs:
     def __init__(
         self,
         *,
-        uow: UnitOfWork,
+        sessionmaker: async_sessionmaker[AsyncSession],
         ctx: IntakeContext,
         clients: ClientRegistry,
         directory: Path,
         chunk_rows: int,
         max_rows: int,
         lease_seconds: float,
+        judge: ChunkJudge | None = None,
     ) -> None:
-        self.uow = uow
+        self.sessionmaker = sessionmaker
+        self.uow = UnitOfWork(sessionmaker)
         self.ctx = ctx
         self.clients = clients
         self.directory = directory
         self.chunk_rows = chunk_rows
         self.max_rows = max_rows
         self.lease_seconds = lease_seconds
+        self.judge = judge or ChunkJudge(ctx)
         # Unique per process start, so a restarted process does not mistake its dead
         # predecessor's lease for its own.
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex}"
@@ -202,6 +219,7 @@ class BulkJobs:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.judge.aclose()
         async with self.uow.transaction() as session:
             await BulkJobRepository(session).release(self.owner, self.ctx.clock.now())
 
@@ -269,15 +287,25 @@ class BulkJobs:
         logger.info("bulk job %s running from row %d", job_id, skip)
         opened = open_rows(path, file_format_of(file_format))
         rows = await asyncio.to_thread(opened.__enter__)
+        # The next chunk is read and judged while this task writes the current one; the lock
+        # keeps the file from being closed under a read still running in its thread.
+        reading = threading.Lock()
+        ahead: asyncio.Future[list[JudgedRow]] | None = None
+        # One session (one connection) for the whole job, a transaction per chunk: SQLite
+        # connections are not pooled, and reconnecting for each chunk cost as much as writing it.
+        session = self.sessionmaker()
         try:
-            await asyncio.to_thread(_skip, rows, skip)
+            await asyncio.to_thread(_locked, reading, _skip, rows, skip)
             seen = skip
+            ahead = asyncio.ensure_future(self._prepare(rows, reading, client, job_id, seen))
             while True:
-                judged = await asyncio.to_thread(self._next_chunk, rows, client, job_id, seen)
+                judged = await ahead
+                ahead = None
                 if not judged:
                     break
                 seen += len(judged)
-                async with self.uow.transaction() as session:
+                ahead = asyncio.ensure_future(self._prepare(rows, reading, client, job_id, seen))
+                async with session.begin():
                     kept = await service.store_bulk_chunk(
                         session,
                         self.ctx,
@@ -290,18 +318,22 @@ class BulkJobs:
                     logger.warning("bulk job %s: lease lost to another process; stopping", job_id)
                     return
         finally:
-            await asyncio.to_thread(opened.__exit__, None, None, None)
+            if ahead is not None:
+                ahead.cancel()
+            await session.close()
+            await asyncio.to_thread(_locked, reading, opened.__exit__, None, None, None)
         await self._finish(job_id, failure=None)
 
-    def _next_chunk(
+    async def _prepare(
         self,
         rows: Iterator[RawRow],
+        reading: threading.Lock,
         client: ClientRecord,
         job_id: uuid.UUID,
         seen: int,
     ) -> list[JudgedRow]:
-        """Read and judge the next chunk (runs in a worker thread)."""
-        batch = list(itertools.islice(rows, self.chunk_rows))
+        """Read the next chunk (in a thread) and judge it (in the judge's process or thread)."""
+        batch = await asyncio.to_thread(_locked, reading, _take, rows, self.chunk_rows)
         if seen + len(batch) > self.max_rows:
             raise BulkFileError(
                 [
@@ -313,8 +345,9 @@ class BulkJobs:
                     )
                 ]
             )
-        return service.judge_alert_rows(
-            self.ctx,
+        if not batch:
+            return []
+        return await self.judge.judge(
             client,
             [(r.number, r.data, r.errors) for r in batch],
             now=self.ctx.clock.now(),
@@ -362,3 +395,90 @@ def _skip(rows: Iterator[RawRow], count: int) -> None:
     """Advance past rows an earlier run already committed."""
     for _ in itertools.islice(rows, count):
         pass
+
+
+def _take(rows: Iterator[RawRow], count: int) -> list[RawRow]:
+    return list(itertools.islice(rows, count))
+
+
+def _locked(lock: threading.Lock, fn: Callable[..., _T], *args: Any) -> _T:
+    with lock:
+        return fn(*args)
+
+
+Items = list[tuple[int, Any, list[FieldError]]]
+
+
+class ChunkJudge:
+    """Validates and prepares chunks of rows: in child processes when given the keys, else a thread.
+
+    Validation, encryption and event building are CPU work: in a thread they hold the API
+    process's GIL against its requests and against the chunk being written. A child process
+    works on the next chunk beside both. The child gets the PII keys once, at its start.
+    """
+
+    def __init__(
+        self, ctx: IntakeContext, *, secrets: Secrets | None = None, processes: int = 0
+    ) -> None:
+        self.ctx = ctx
+        self._secrets = secrets
+        self._processes = processes if secrets is not None else 0
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def judge(
+        self, client: ClientRecord, items: Items, *, now: datetime, job_id: uuid.UUID
+    ) -> list[JudgedRow]:
+        """Return the chunk's rows judged."""
+        if not self._processes:
+            return await asyncio.to_thread(
+                service.judge_alert_rows, self.ctx, client, items, now=now, job_id=job_id
+            )
+        # The child needs the department, never the client's secret.
+        public = dataclasses.replace(client, secret="")
+        pool = self._pool_or_start()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                pool, _judge_in_child, public, items, now, job_id
+            )
+        except BrokenProcessPool:
+            self._pool = None  # a new one is started for the next chunk or job
+            raise
+
+    def _pool_or_start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            assert self._secrets is not None
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._processes,
+                # spawn, not fork: the API process has threads and an event loop to not copy.
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_child,
+                initargs=(self._secrets.pii_encryption_key, self._secrets.pii_hash_key),
+            )
+        return self._pool
+
+    async def aclose(self) -> None:
+        """Stop the child processes, if any."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+
+_child_ctx: IntakeContext | None = None
+
+
+def _start_child(encryption_key: str, hash_key: str) -> None:
+    """Build the judging context once in a child process."""
+    global _child_ctx
+    _child_ctx = IntakeContext(
+        outbox=service.intake_outbox(),
+        cipher=PiiCipher.from_base64(encryption_key, hash_key),
+        clock=SystemClock(),
+        catalogue=default_catalogue(),
+    )
+
+
+def _judge_in_child(
+    client: ClientRecord, items: Items, now: datetime, job_id: uuid.UUID
+) -> list[JudgedRow]:
+    assert _child_ctx is not None
+    return service.judge_alert_rows(_child_ctx, client, items, now=now, job_id=job_id)

@@ -157,11 +157,12 @@ def open_rows(path: Path, fmt: BulkFormat) -> Iterator[Iterator[RawRow]]:
         with path.open("r", encoding="utf-8-sig", newline="") as fh:
             yield _csv_rows(fh)
     else:
-        workbook = _open_workbook(path)
-        try:
-            yield _xlsx_rows(workbook)
-        finally:
-            workbook.close()
+        with path.open("rb") as fh:
+            workbook = _open_workbook(fh)
+            try:
+                yield _xlsx_rows(workbook)
+            finally:
+                workbook.close()
 
 
 def _ndjson_rows(fh: IO[bytes]) -> Iterator[RawRow]:
@@ -353,9 +354,10 @@ def _cell_value(name: str, value: Any) -> Any:
     return value
 
 
-def _open_workbook(path: Path) -> Any:
+def _open_workbook(fh: IO[bytes]) -> Any:
+    # A file object, not the path: openpyxl refuses paths without an .xlsx extension.
     try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+        return openpyxl.load_workbook(fh, read_only=True, data_only=True)
     except Exception:
         # openpyxl raises many types for a damaged file (BadZipFile, KeyError, XML errors).
         raise _open_workbook_error() from None
@@ -364,26 +366,28 @@ def _open_workbook(path: Path) -> Any:
 def _inspect_xlsx(path: Path) -> int | None:
     if not zipfile.is_zipfile(path):
         raise _open_workbook_error()
-    workbook = _open_workbook(path)
-    try:
-        sheet = workbook.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        first = next(rows, None)
-        if first is None:
-            raise _file_error("xlsx.no_header", "工作表缺少表头行", "the sheet has no header row")
-        _header(list(first))
-        # The declared dimension is a writer's claim, good for progress but not a count.
+    with path.open("rb") as fh:
+        workbook = _open_workbook(fh)
         try:
-            declared = sheet.max_row
+            sheet = workbook.worksheets[0]
+            first = next(sheet.iter_rows(values_only=True), None)
+            if first is None:
+                raise _file_error(
+                    "xlsx.no_header", "工作表缺少表头行", "the sheet has no header row"
+                )
+            _header(list(first))
+            # The declared dimension is a writer's claim, good for progress but not a count.
+            try:
+                declared = sheet.max_row
+            except Exception:
+                declared = None
+            return max(0, int(declared) - 1) if declared else None
+        except BulkFileError:
+            raise
         except Exception:
-            declared = None
-        return max(0, int(declared) - 1) if declared else None
-    except BulkFileError:
-        raise
-    except Exception:
-        raise _open_workbook_error() from None
-    finally:
-        workbook.close()
+            raise _open_workbook_error() from None
+        finally:
+            workbook.close()
 
 
 def _open_workbook_error() -> BulkFileError:

@@ -140,7 +140,7 @@ class BulkJobRepository:
                 or_(
                     BulkJob.lease_owner == owner,
                     BulkJob.lease_expires_at.is_(None),
-                    BulkJob.lease_expires_at < now,
+                    BulkJob.lease_expires_at <= now,
                 ),
             )
             .values(lease_owner=owner, lease_expires_at=lease_until, updated_at=now)
@@ -154,7 +154,7 @@ class BulkJobRepository:
             select(BulkJob.id)
             .where(
                 BulkJob.status.in_(("queued", "running")),
-                or_(BulkJob.lease_expires_at.is_(None), BulkJob.lease_expires_at < now),
+                or_(BulkJob.lease_expires_at.is_(None), BulkJob.lease_expires_at <= now),
             )
             .order_by(BulkJob.created_at)
             .limit(limit)

@@ -31,6 +31,9 @@ class IntakeSettings(ServiceSettings):
     bulk_chunk_rows: int = 1000
     bulk_max_rows: int = 1_000_000
     bulk_lease_seconds: float = 120.0
+    # Child processes that validate, encrypt and build events for bulk chunks, beside the API
+    # process (0: a thread of the API process does it).
+    bulk_judge_processes: int = 1
     # Progress callbacks: the worker loop's pace and the retry curve towards a callback URL.
     callback_batch_size: int = 50
     callback_idle_poll_seconds: float = 1.0

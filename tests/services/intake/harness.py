@@ -162,6 +162,8 @@ async def start_intake(
 ) -> tuple[Intake, Any]:
     """Start an intake app; return it and the exit callable of its lifespan."""
     creds = write_demo_credentials(var / "demo-credentials.json", secrets.jwt_secret, clock.now())
+    # Judging in a thread unless a test asks for the child process: spawning one costs seconds.
+    overrides.setdefault("bulk_judge_processes", 0)
     settings = make_settings(url, var, **overrides)
     app = intake_app.create_app(settings, clock=clock, secrets=secrets, clients=registry_for(creds))
     lifespan = app.router.lifespan_context(app)
