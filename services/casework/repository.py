@@ -6,12 +6,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.casework.models import (
     LIVE_CLOCK,
-    OVERDUE_CLOCK,
     CalendarOverrideRow,
     CalendarYearDeclaration,
     Case,
@@ -35,6 +34,15 @@ def region_prefix(scope: str) -> str:
         if len(prefix) == full and set(prefix[cut:]) == {"0"}:
             prefix = prefix[:cut]
     return prefix
+
+
+def _overdue() -> tuple[ColumnElement[bool], ...]:
+    """Return OVERDUE_CLOCK as column expressions, safe inside joins."""
+    return (
+        CaseDeadline.breached_at.is_not(None),
+        CaseDeadline.met_at.is_(None),
+        CaseDeadline.closed_at.is_(None),
+    )
 
 
 def sweep_statement(now: datetime, limit: int) -> Select[CaseDeadline]:
@@ -78,7 +86,7 @@ class CaseRepository:
         if stage:
             stmt = stmt.where(Case.stage == stage)
         if overdue:
-            breached = select(CaseDeadline.case_id).where(text(OVERDUE_CLOCK)).scalar_subquery()
+            breached = select(CaseDeadline.case_id).where(*_overdue()).scalar_subquery()
             stmt = stmt.where(Case.id.in_(breached))
         return stmt
 
@@ -150,7 +158,7 @@ class CaseRepository:
 
     async def count_overdue(self) -> int:
         """Return how many breached deadlines are still owed."""
-        stmt = select(func.count()).select_from(CaseDeadline).where(text(OVERDUE_CLOCK))
+        stmt = select(func.count()).select_from(CaseDeadline).where(*_overdue())
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def overdue_page(
@@ -160,7 +168,7 @@ class CaseRepository:
         stmt = (
             select(CaseDeadline, Case)
             .join(Case, Case.id == CaseDeadline.case_id)
-            .where(text(OVERDUE_CLOCK), Case.region_code.startswith(region_prefix(region)))
+            .where(*_overdue(), Case.region_code.startswith(region_prefix(region)))
         )
         if level:
             stmt = stmt.where(CaseDeadline.escalation_level == level)
@@ -172,7 +180,7 @@ class CaseRepository:
             .offset((page - 1) * size)
             .limit(size)
         )
-        return [(d, c) for d, c in rows.tuples()], int(total)
+        return [(d, c) for d, c in rows.all()], int(total)
 
     async def visits(self, case_id: uuid.UUID) -> list[CaseVisit]:
         """Return a case's visits, newest first."""
@@ -254,7 +262,7 @@ class HelperRepository:
             .order_by(func.coalesce(overall.c.n, 0).desc(), Helper.name, Helper.helper_id)
         )
         rows = await self.session.execute(stmt)
-        return [(h, int(total), int(in_region)) for h, total, in_region in rows.tuples()]
+        return [(h, int(total), int(in_region)) for h, total, in_region in rows.all()]
 
 
 class CalendarRepository:

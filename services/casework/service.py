@@ -513,6 +513,7 @@ async def _open_case(
     causation_id: uuid.UUID,
 ) -> Case:
     now = ctx.clock.now()
+    calendar = await load_calendar(session)
     policy = deadlines.load_default_deadline_policy()
     template = ctx.templates.for_region(assessed.village_code)
     sources = _merge_sources([], assessed.sources)
@@ -536,9 +537,6 @@ async def _open_case(
         facts={},
         updated_at=now,
     )
-    session.add(case)
-    await session.flush()
-    calendar = await load_calendar(session)
     book = ClockBook([], now)
     clocks = start_clocks(case, book, event="case_opened", calendar=calendar, labels=[])
     data: dict[str, Any] = {
@@ -553,6 +551,9 @@ async def _open_case(
         "procedure_template": f"{template.name}@{template.version}",
     }
     case.facts = history.apply_facts({}, "open", data)
+    session.add(case)
+    # The case row goes in first (one INSERT, version 1): its clocks and history refer to it.
+    await session.flush()
     book.write(session, case.id)
     record(
         session,

@@ -6,11 +6,13 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,6 +20,11 @@ from services.casework import service
 from services.casework.app import create_app
 from services.casework.deadlines import CST
 from services.casework.models import outbox_table
+from services.casework.procedure import (
+    ProcedureTemplate,
+    ProcedureTemplates,
+    load_procedure_templates,
+)
 from services.casework.service import CaseworkContext
 from services.casework.settings import CaseworkSettings
 from services.casework.sweeper import DeadlineSweeper
@@ -45,6 +52,17 @@ GUARANTEES_SECURE = {
 }
 
 
+def template(**changes: Any) -> ProcedureTemplate:
+    """Return the default procedure template with some fields replaced."""
+    data = load_procedure_templates().for_region("default").model_dump(mode="json")
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return ProcedureTemplate.model_validate(data)
+
+
 def verification(
     *, on: str, income: str = "5200.00", labour: str = "full", **guarantees: str
 ) -> dict[str, Any]:
@@ -64,17 +82,29 @@ class Casework:
 
     def __init__(
         self,
+        app: FastAPI,
         http: httpx.AsyncClient,
         sessionmaker: async_sessionmaker[AsyncSession],
-        ctx: CaseworkContext,
         clock: FrozenClock,
         secrets: Secrets,
     ) -> None:
+        self.app = app
         self.http = http
         self.sessionmaker = sessionmaker
-        self.ctx = ctx
         self.clock = clock
         self.secrets = secrets
+
+    @property
+    def ctx(self) -> CaseworkContext:
+        """The context the app runs its use cases with."""
+        ctx: CaseworkContext = self.app.state.ctx
+        return ctx
+
+    def use_templates(self, *templates: ProcedureTemplate) -> None:
+        """Run with these procedure templates besides the packaged default."""
+        default = load_procedure_templates().for_region("default")
+        chosen = ProcedureTemplates([default, *templates])
+        self.app.state.ctx = replace(self.ctx, templates=chosen)
 
     # -------------------------------------------------------------- time and people
 
@@ -201,13 +231,12 @@ class Casework:
 
     # -------------------------------------------------------------- standard paths
 
-    async def to_publicity(self, case_id: str, day: str) -> None:
+    async def to_publicity(self, case_id: str, day: str, *, village: str = VILLAGE) -> None:
         """Verify and cross-check on `day`, then start the publicity that day."""
+        officer = self.token("village_officer", village)
         self.at(day)
-        await self.ok(case_id, self.village, "start_verification")
-        await self.ok(
-            case_id, self.village, "record_verification", verification=verification(on=day)
-        )
+        await self.ok(case_id, officer, "start_verification")
+        await self.ok(case_id, officer, "record_verification", verification=verification(on=day))
         await self.ok(
             case_id,
             self.county,
@@ -217,14 +246,16 @@ class Casework:
                 {"department": "civil_affairs", "result": "no_record"},
             ],
         )
-        await self.ok(case_id, self.village, "start_publicity", location="村务公开栏")
+        await self.ok(case_id, officer, "start_publicity", location="村务公开栏")
 
-    async def to_monitoring(self, case_id: str, day: str, *, include_on: str) -> None:
+    async def to_monitoring(
+        self, case_id: str, day: str, *, include_on: str, village: str = VILLAGE
+    ) -> None:
         """Run the identification from `day` and include the household on `include_on`."""
-        await self.to_publicity(case_id, day)
+        await self.to_publicity(case_id, day, village=village)
         self.at(include_on)
-        await self.ok(case_id, self.village, "end_publicity")
-        await self.ok(case_id, self.township, "township_approve")
+        await self.ok(case_id, self.token("village_officer", village), "end_publicity")
+        await self.ok(case_id, self.token("township_officer", village[:9]), "township_approve")
         await self.ok(case_id, self.county, "county_include", categories=["marginal"])
 
     async def to_assistance(self, case_id: str, day: str, *, include_on: str) -> dict[str, Any]:
@@ -287,6 +318,6 @@ async def running(url: str, secrets: Secrets, var: Path) -> AsyncIterator[Casewo
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://casework.test"
             ) as http:
-                yield Casework(http, make_sessionmaker(engine), app.state.ctx, clock, secrets)
+                yield Casework(app, http, make_sessionmaker(engine), clock, secrets)
     finally:
         await engine.dispose()
