@@ -32,7 +32,9 @@ LIVE_CLOCK = (
     "met_at IS NULL AND breached_at IS NULL AND paused_at IS NULL AND closed_at IS NULL "
     "AND bound <> 'minimum'"
 )
-# Breached and still owed: the overdue list and the escalation read only these.
+# Breached and still owed: the overdue list reads only these.  The text is unqualified (as an
+# index predicate must be); inside a join with "case", whose closed_at it would clash with,
+# use repository.overdue_clock() instead.
 OVERDUE_CLOCK = "breached_at IS NOT NULL AND met_at IS NULL AND closed_at IS NULL"
 
 

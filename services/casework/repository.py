@@ -36,8 +36,8 @@ def region_prefix(scope: str) -> str:
     return prefix
 
 
-def _overdue() -> tuple[ColumnElement[bool], ...]:
-    """Return OVERDUE_CLOCK as column expressions, safe inside joins."""
+def overdue_clock() -> tuple[ColumnElement[bool], ...]:
+    """Return models.OVERDUE_CLOCK as qualified column expressions, safe inside joins."""
     return (
         CaseDeadline.breached_at.is_not(None),
         CaseDeadline.met_at.is_(None),
@@ -69,7 +69,11 @@ class CaseRepository:
 
     async def get_for_update(self, case_id: uuid.UUID) -> Case | None:
         """Return a case locked for the rest of the transaction (PostgreSQL)."""
-        stmt = select(Case).where(Case.id == case_id).with_for_update()
+        # FOR NO KEY UPDATE: it serialises changes to the case but, unlike FOR UPDATE, lets
+        # the sweeper insert history rows referring to it (their FK check takes KEY SHARE).
+        # The sweeper already holds clock locks at that point, so FOR UPDATE here could
+        # deadlock with it.
+        stmt = select(Case).where(Case.id == case_id).with_for_update(key_share=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def open_for_household(self, household_id: uuid.UUID) -> Case | None:
@@ -77,7 +81,7 @@ class CaseRepository:
         stmt = (
             select(Case)
             .where(Case.household_id == household_id, Case.closed_at.is_(None))
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
@@ -86,7 +90,7 @@ class CaseRepository:
         if stage:
             stmt = stmt.where(Case.stage == stage)
         if overdue:
-            breached = select(CaseDeadline.case_id).where(*_overdue()).scalar_subquery()
+            breached = select(CaseDeadline.case_id).where(*overdue_clock()).scalar_subquery()
             stmt = stmt.where(Case.id.in_(breached))
         return stmt
 
@@ -158,7 +162,7 @@ class CaseRepository:
 
     async def count_overdue(self) -> int:
         """Return how many breached deadlines are still owed."""
-        stmt = select(func.count()).select_from(CaseDeadline).where(*_overdue())
+        stmt = select(func.count()).select_from(CaseDeadline).where(*overdue_clock())
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def overdue_page(
@@ -168,7 +172,7 @@ class CaseRepository:
         stmt = (
             select(CaseDeadline, Case)
             .join(Case, Case.id == CaseDeadline.case_id)
-            .where(*_overdue(), Case.region_code.startswith(region_prefix(region)))
+            .where(*overdue_clock(), Case.region_code.startswith(region_prefix(region)))
         )
         if level:
             stmt = stmt.where(CaseDeadline.escalation_level == level)

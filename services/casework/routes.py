@@ -242,7 +242,8 @@ async def list_cases(
     tags=[CASES],
     summary="案件详情、历史与帮扶计划 / a case with its record, history and plan",
     description=(
-        "as_of=YYYY-MM-DD 按历史记录重建该日（北京时间）结束时案件的阶段、时限、记录与历史；"
+        "as_of=YYYY-MM-DD 按历史记录重建该日（北京时间）结束时案件的阶段、时限、记录、帮扶责任人、"
+        "帮扶措施与历史（筛查理由 reasons/review_flags 为当前值）；"
         "allowed_actions 列出调用者当前可办理的事项。"
     ),
     responses=problem_responses(Unauthorized, Forbidden, NotFound),

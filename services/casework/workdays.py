@@ -16,7 +16,9 @@ Which years are official:
   State Council publishes them (infra-notes §4, gap 2).  If the installed library carries
   that year's notice, its data is used; otherwise the year starts from plain Monday-Friday
   working weeks and the administrator supplies every day off and make-up workday as
-  `CalendarOverride` rows, so nothing in it is guessed.
+  `CalendarOverride` rows, so nothing in it is guessed.  The casework service passes every
+  year an admin has declared complete (`POST /v1/calendar/overrides` with `declares_year`,
+  stored as `calendar_year_declaration`); overrides alone never make a year official.
 
 Overrides are applied on top of every year (official corrections, e.g. an extra day off).
 Only national arrangements are modelled; local ones are not (infra-notes §4, gap 3).

@@ -156,6 +156,37 @@ class TestDefaultPolicy:
             empty.rule(DeadlineKind.IDENTIFICATION)
 
 
+class TestEscalationPolicy:
+    def test_default_ladder(self, policy: DeadlinePolicy) -> None:
+        assert policy.escalation.levels == ("village", "township", "county")
+        assert policy.escalation.after_days == 3
+        assert "[002:29]" in policy.escalation.citation
+
+    def test_policies_stored_before_escalation_get_the_default(
+        self, policy: DeadlinePolicy
+    ) -> None:
+        # Cases opened earlier carry a policy snapshot without the escalation block.
+        stored = policy.model_dump(mode="json")
+        del stored["escalation"]
+        fallback = DeadlinePolicy.model_validate(stored).escalation
+        assert (fallback.levels, fallback.after_days) == (("village", "township", "county"), 3)
+
+    @pytest.mark.parametrize(
+        "escalation",
+        [
+            pytest.param({"levels": [], "after_days": 3}, id="no-levels"),
+            pytest.param({"levels": ["village"], "after_days": 0}, id="zero-days"),
+        ],
+    )
+    def test_invalid_ladders_are_refused(
+        self, policy: DeadlinePolicy, escalation: dict[str, object]
+    ) -> None:
+        stored = policy.model_dump(mode="json")
+        stored["escalation"] = escalation
+        with pytest.raises(ValidationError):
+            DeadlinePolicy.model_validate(stored)
+
+
 class TestRuleValidation:
     @pytest.mark.parametrize(
         "overrides",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,8 +19,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import ClauseElement
 
 from services.casework.deadlines import due_instant, load_default_deadline_policy
-from services.casework.models import CaseDeadline
-from services.casework.repository import region_prefix, sweep_statement
+from services.casework.models import CaseDeadline, CaseEvent
+from services.casework.repository import CaseRepository, region_prefix, sweep_statement
+from shared.secrets import Secrets
+from tests.services.casework.harness import running
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
 FIRST_DUE = date(2026, 2, 20)
@@ -204,6 +209,33 @@ class TestSweepStatement:
             assert clause in definition
         assert "'minimum'" in definition
         assert "(due_at)" in definition
+
+
+@pytest.mark.postgres
+class TestGetForUpdate:
+    async def test_a_locked_case_still_takes_history_rows(
+        self, pg_casework_url: str, secrets: Secrets, tmp_path: Path
+    ) -> None:
+        # The sweeper holds clock locks when it appends a case's history; an action holding
+        # the case must not block that insert, or the two could deadlock.
+        async with running(pg_casework_url, secrets, tmp_path) as cw:
+            case_id = uuid.UUID(await cw.open_case())
+            async with cw.sessionmaker() as action, action.begin():
+                locked = await CaseRepository(action).get_for_update(case_id)
+                assert locked is not None
+                async with cw.sessionmaker() as sweeper, sweeper.begin():
+                    sweeper.add(
+                        CaseEvent(
+                            case_id=case_id,
+                            at=NOW,
+                            actor="system",
+                            actor_role="system",
+                            action="deadline_breached",
+                            to_stage="opened",
+                            data={},
+                        )
+                    )
+                    await asyncio.wait_for(sweeper.flush(), timeout=5)
 
 
 class TestSweepStatementShape:

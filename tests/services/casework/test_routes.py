@@ -1117,6 +1117,25 @@ class TestGetSuggestions:
         assert len(body["measures"]) >= 30
 
 
+class TestWorkingDays:
+    @pytest.mark.parametrize(
+        ("start", "days", "due"),
+        [
+            pytest.param("2025-09-30", 1, "2025-10-09", id="2025-national-day"),
+            pytest.param("2025-09-26", 1, "2025-09-28", id="2025-makeup-sunday"),
+            pytest.param("2026-02-13", 1, "2026-02-14", id="2026-makeup-saturday"),
+            pytest.param("2026-02-14", 1, "2026-02-24", id="2026-spring-festival"),
+            pytest.param("2026-03-09", 10, "2026-03-23", id="helper-deadline"),
+            pytest.param("2026-05-01", 0, "2026-05-01", id="zero-days"),
+        ],
+    )
+    async def test_official_arithmetic(self, cw: Casework, start: str, days: int, due: str) -> None:
+        response = await cw.http.get(
+            "/v1/calendar/working-days", params={"start": start, "days": days}
+        )
+        assert response.json() == {"start": start, "days": days, "due": due}
+
+
 class TestCalendarOverrides:
     DAYS_2027 = (
         {"day": "2027-01-01", "kind": "holiday"},
