@@ -39,26 +39,38 @@ class BodyLimitMiddleware:
             await _too_large(scope, send, limit)
             return
         seen = 0
+        exceeded = False
+        started = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    exceeded = True
                     raise _BodyTooLarge(limit)
             return message
 
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # Whatever the app answers to a body it could not finish reading (FastAPI turns
+            # the error into a 400, a BaseHTTPMiddleware wraps it in an exception group) is
+            # replaced by the 413 below.
+            if exceeded and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLarge:
-            await _too_large(scope, send, limit)
+            pass
         except BaseExceptionGroup as group:
-            # A streamed body read inside a BaseHTTPMiddleware (the metrics timer) raises from
-            # within its task group, which wraps the error; unwrapped, it is the same 413.
             _, others = group.split(_BodyTooLarge)
             if others is not None:
                 raise
+        if exceeded and not started:
             await _too_large(scope, send, limit)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -292,6 +294,22 @@ class TestCreateDeclaration:
 
         response = await intake.signed(
             "POST", "/v1/declarations", intake.client("miniprogram"), body
+        )
+
+        assert_problem(response, 413, "payload-too-large")
+        assert await intake.count("declaration") == 0
+
+    async def test_an_oversized_streamed_body_is_a_413_problem_too(self, intake: Intake) -> None:
+        body = json.dumps(
+            factories.declaration(14, description="x" * (intake.settings.max_body_bytes + 1))
+        ).encode()
+
+        def chunks() -> Iterator[bytes]:
+            # No Content-Length: the limit is found while reading, not up front.
+            yield from (body[i : i + 65536] for i in range(0, len(body), 65536))
+
+        response = await intake.signed(
+            "POST", "/v1/declarations", intake.client("miniprogram"), raw=chunks
         )
 
         assert_problem(response, 413, "payload-too-large")
