@@ -6,6 +6,11 @@ Row numbers are what a person sees when they open the file: the line number for 
 record number counting the header as row 1 for CSV (the first data row is 2), and the sheet
 row for XLSX. Only UTF-8 text is accepted (a leading byte-order mark is fine); spreadsheets
 saved as GBK are refused with a message saying how to re-save them.
+
+Memory: NDJSON and CSV are read a line at a time. XLSX rows stream too (openpyxl read-only
+mode), but a workbook's shared-strings table is loaded whole, so a million-row sheet of
+distinct text cells costs memory in proportion; departments with monthly pushes that large
+should send NDJSON or CSV.
 """
 
 from __future__ import annotations

@@ -297,9 +297,10 @@ def outbox_row(
 ) -> dict[str, Any]:
     """Return the outbox_message row Outbox.add would write, for a many-row INSERT.
 
-    Bulk pushes write a thousand events per transaction; one INSERT per event costs most of
-    the time, so the rows are built here and written together. tests/services/intake
-    test_service.py::TestOutboxRow keeps this shape equal to Outbox.add's.
+    Bulk pushes write a thousand events per transaction; one INSERT per event cost most of
+    the time, so the rows are built here and written together (single alerts use the same
+    row, so every alert's event has one shape). tests/services/intake/test_service.py
+    TestOutboxRow holds this shape equal to Outbox.add's.
     """
     envelope = build_envelope(
         payload,
@@ -376,7 +377,8 @@ def judge_alert_rows(
 ) -> list[JudgedRow]:
     """Validate raw items (position, data, errors found while reading) and prepare the good ones.
 
-    Pure CPU work with no session: bulk jobs run it in a thread, off the event loop.
+    Pure CPU work with no session: batches run it in a thread and bulk jobs in a child
+    process (bulk.ChunkJudge), off the event loop.
     """
     judged: list[JudgedRow] = []
     seen: set[str] = set()
