@@ -13,7 +13,9 @@ from typing import Any, Final
 from sqlalchemy import (
     JSON,
     Column,
+    Text,
     Uuid,
+    cast,
     exists,
     func,
     insert,
@@ -614,56 +616,79 @@ class PolicyAdminRepository:
 
 
 class SimulationRepository:
-    """What a policy simulation replays: the period's signals and the registry behind them."""
+    """What a policy simulation replays: the period's signals and the registry behind them.
+
+    Rows, not ORM objects: a year of a county's signals is a hundred thousand of them, and
+    building mapped instances for each would take longer than scoring them all.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    def _in_period(self, prefix: str, start: date, end: date) -> list[Any]:
+        return [
+            Signal.occurred_on >= start,
+            Signal.occurred_on <= end,
+            Household.region_code.startswith(prefix),
+        ]
 
     def _period_households(self, prefix: str, start: date, end: date) -> Any:
         return (
             select(Signal.household_id)
             .join(Household, Household.id == Signal.household_id)
-            .where(
-                Signal.occurred_on >= start,
-                Signal.occurred_on <= end,
-                Household.region_code.startswith(prefix),
-            )
+            .where(*self._in_period(prefix, start, end))
             .distinct()
         )
 
-    async def signals(self, prefix: str, start: date, end: date) -> list[Signal]:
-        """Return the signals about households of the region that occurred in the period."""
+    async def signals(self, prefix: str, start: date, end: date) -> Sequence[Any]:
+        """Return the signals about the region's households that occurred in the period."""
         stmt = (
-            select(Signal)
-            .join(Household, Household.id == Signal.household_id)
-            .where(
-                Signal.occurred_on >= start,
-                Signal.occurred_on <= end,
-                Household.region_code.startswith(prefix),
+            select(
+                Signal.id,
+                Signal.episode_id,
+                Signal.household_id,
+                Signal.member_id,
+                Signal.channel,
+                Signal.occurred_on,
+                Signal.alert_type,
+                # Decoded only where not empty: most alerts carry no difficulty types.
+                cast(Signal.difficulty_types, Text).label("difficulty_types"),
+                Signal.department,
+                Signal.amount,
+                Signal.count,
+                Signal.grade,
+                Signal.self_reported_income,
             )
+            .join(Household, Household.id == Signal.household_id)
+            .where(*self._in_period(prefix, start, end))
             .order_by(Signal.episode_id, Signal.received_at)
         )
-        return list((await self.session.execute(stmt)).scalars())
+        return (await self.session.execute(stmt)).all()
 
-    async def households(self, prefix: str, start: date, end: date) -> list[Household]:
+    async def households(self, prefix: str, start: date, end: date) -> Sequence[Any]:
         """Return the households those signals are about."""
-        stmt = select(Household).where(
+        stmt = select(*Household.__table__.columns).where(
             Household.id.in_(self._period_households(prefix, start, end))
         )
-        return list((await self.session.execute(stmt)).scalars())
+        return (await self.session.execute(stmt)).all()
 
-    async def members(self, prefix: str, start: date, end: date) -> list[Member]:
+    async def members(self, prefix: str, start: date, end: date) -> Sequence[Any]:
         """Return the current members of those households."""
-        stmt = select(Member).where(
+        stmt = select(*Member.__table__.columns).where(
             Member.household_id.in_(self._period_households(prefix, start, end)),
             Member.removed_at.is_(None),
         )
-        return list((await self.session.execute(stmt)).scalars())
+        return (await self.session.execute(stmt)).all()
 
-    async def incomes(self, prefix: str, start: date, end: date, since: date) -> list[IncomeRecord]:
+    async def incomes(self, prefix: str, start: date, end: date, since: date) -> Sequence[Any]:
         """Return those households' income records from a month on."""
-        stmt = select(IncomeRecord).where(
+        stmt = select(
+            IncomeRecord.household_id,
+            IncomeRecord.month,
+            IncomeRecord.component,
+            IncomeRecord.amount,
+        ).where(
             IncomeRecord.household_id.in_(self._period_households(prefix, start, end)),
             IncomeRecord.month >= since,
         )
-        return list((await self.session.execute(stmt)).scalars())
+        return (await self.session.execute(stmt)).all()

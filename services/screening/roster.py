@@ -23,7 +23,7 @@ import zipfile
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
@@ -853,7 +853,7 @@ def parse_amount(raw: object, *, allow_negative: bool = False) -> Decimal | None
     if not text:
         return None
     try:
-        value = Decimal(text).quantize(CENT)
+        value = Decimal(text).quantize(CENT, rounding=ROUND_HALF_UP)
     except (InvalidOperation, ValueError):
         raise CellError(
             "not_amount", f"“{_text(raw)}”不是有效金额", f"{_text(raw)!r} is not an amount"

@@ -7,6 +7,7 @@ their own, and raise shared.problems errors that the routes render as problem de
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from collections import defaultdict
@@ -20,7 +21,7 @@ import anyio.to_thread
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.screening import assess, roster, simulation
+from services.screening import assess, roster, scoring, simulation
 from services.screening.models import Household, PolicyRecord, RiskEpisode, RosterImport
 from services.screening.policy import ScoringPolicy, load_default_policy, select_policy
 from services.screening.repository import (
@@ -885,7 +886,9 @@ async def simulate_policy(
         raise Forbidden("the region is outside yours", detail_zh="所选区域不在您的辖区内")
     repo = SimulationRepository(session)
     signals = await repo.signals(prefix, request.start, request.end)
-    households = {h.id: h for h in await repo.households(prefix, request.start, request.end)}
+    households: dict[uuid.UUID, Any] = {
+        h.id: h for h in await repo.households(prefix, request.start, request.end)
+    }
     members: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for m in await repo.members(prefix, request.start, request.end):
         members[m.household_id].append(m)
@@ -903,7 +906,7 @@ async def simulate_policy(
 def _replay(
     request: SimulationRequest,
     signals: Sequence[Any],
-    households: dict[uuid.UUID, Household],
+    households: dict[uuid.UUID, Any],
     members: dict[uuid.UUID, list[Any]],
     incomes: dict[uuid.UUID, list[Any]],
     active_records: Sequence[PolicyRecord],
@@ -940,6 +943,7 @@ def _replay(
             refs = {m.id: m.person_ref for m in people}
             as_of = max(s.occurred_on for s in episode_signals)
             region = household.region_code
+            # Rows carry the mapped classes' attribute names, which is all assess reads.
             yield simulation.Case(
                 household_ref=str(household.id),
                 region_code=region,
@@ -947,7 +951,7 @@ def _replay(
                 household=assess.household_facts(
                     household, people, incomes.get(household.id, []), as_of
                 ),
-                signals=tuple(assess.signal_facts(s, refs) for s in episode_signals),
+                signals=tuple(_signal_of_row(s, refs) for s in episode_signals),
                 as_of=as_of,
             )
 
@@ -961,4 +965,22 @@ def _replay(
         candidate_policy=chooser(with_candidate),
         township_name=township_name,
         changes_limit=request.changes_limit,
+    )
+
+
+def _signal_of_row(row: Any, refs: dict[Any, str]) -> scoring.Signal:
+    # The simulation reads difficulty_types as JSON text (see SimulationRepository.signals).
+    kinds = row.difficulty_types
+    return scoring.Signal(
+        signal_id=str(row.id),
+        channel=row.channel,
+        occurred_on=row.occurred_on,
+        alert_type=row.alert_type,
+        difficulty_types=tuple(json.loads(kinds)) if kinds and kinds != "[]" else (),
+        department=row.department,
+        amount=row.amount,
+        count=row.count,
+        grade=row.grade,
+        self_reported_income=row.self_reported_income,
+        member_ref=refs.get(row.member_id),
     )

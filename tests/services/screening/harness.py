@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.screening import roster
 from services.screening.app import create_app
 from services.screening.bench_roster import resident_id
+from services.screening.models import Household, Member, RiskEpisode, Signal
 from services.screening.settings import ScreeningSettings
 from shared.auth import Principal, Role, issue_token
 from shared.clock import FrozenClock, utc_now
 from shared.db import UnitOfWork
 from shared.pii import PiiCipher
 from shared.regions import default_region_table
+from shared.resident_id import birth_date_of, mask_resident_id
 from shared.secrets import Secrets
 from shared.settings import DatabaseSettings
 
@@ -157,3 +162,86 @@ def screening_app(url: str, secrets: Secrets, clock: FrozenClock, var: Path) -> 
         secrets=secrets,
         clock=clock,
     )
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """Ids of a household put into the registry directly."""
+
+    household_id: uuid.UUID
+    member_ids: tuple[uuid.UUID, ...]
+    episode_id: uuid.UUID | None
+
+
+async def seed_household(
+    session: AsyncSession,
+    cipher: PiiCipher,
+    *,
+    serials: Iterable[int],
+    now: datetime,
+    provisional: bool = True,
+    roster_no: str | None = None,
+    region: str = VILLAGE,
+    signals: int = 1,
+    alert_type: str = "medical_insurance.large_out_of_pocket",
+    amount: Decimal | None = Decimal("52000"),
+) -> Seeded:
+    """Put a household into the registry as a signal (provisional) or a roster would."""
+    household = Household(
+        id=uuid.uuid4(),
+        roster_no=roster_no,
+        village_code=region if len(region) == 12 else None,
+        region_code=region,
+        provisional=provisional,
+        labels=[],
+        facts={},
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(household)
+    await session.flush()
+    members = []
+    for k, serial in enumerate(serials):
+        number = person(serial)
+        member = Member(
+            id=uuid.uuid4(),
+            household_id=household.id,
+            person_ref=cipher.keyed_hash(number),
+            id_cipher=cipher.encrypt(number),
+            id_masked=mask_resident_id(number),
+            name=f"成员{serial}",
+            relation=("self" if provisional else "head") if k == 0 else "child",
+            birth_date=birth_date_of(number),
+            in_roster=not provisional,
+        )
+        session.add(member)
+        members.append(member)
+    await session.flush()
+    episode_id = None
+    if signals:
+        episode = RiskEpisode(
+            id=uuid.uuid4(), household_id=household.id, opened_at=now, last_signal_at=now
+        )
+        session.add(episode)
+        await session.flush()
+        episode_id = episode.id
+        for n in range(signals):
+            session.add(
+                Signal(
+                    id=uuid.uuid4(),
+                    event_id=uuid.uuid4(),
+                    household_id=household.id,
+                    episode_id=episode.id,
+                    member_id=members[0].id,
+                    channel="alert",
+                    department="medical_insurance",
+                    alert_id=f"A-{uuid.uuid4().hex[:8]}-{n}",
+                    alert_type=alert_type,
+                    difficulty_types=[],
+                    amount=amount,
+                    occurred_on=now.date(),
+                    received_at=now,
+                )
+            )
+        await session.flush()
+    return Seeded(household.id, tuple(m.id for m in members), episode_id)
