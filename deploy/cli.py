@@ -263,6 +263,13 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_roster(args: argparse.Namespace) -> int:
+    """Import a county roster (XLSX or CSV) into screening's registry, with a progress bar."""
+    from services.screening import roster_cli
+
+    return roster_cli.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser."""
     parser = argparse.ArgumentParser(prog="fangpin", description="防贫 Fangpin")
@@ -319,6 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--environment", default="local")
     tok.add_argument("--var", default="var")
     tok.set_defaults(func=cmd_token)
+    ros = sub.add_parser("roster", help="county roster (农户台账) tools")
+    ros_sub = ros.add_subparsers(dest="roster_command", required=True)
+    ros_import = ros_sub.add_parser("import", help="import a roster file into screening")
+    from services.screening.roster_cli import add_arguments as roster_import_arguments
+
+    roster_import_arguments(ros_import)
+    ros_import.set_defaults(func=cmd_roster)
     return parser
 
 

@@ -150,7 +150,7 @@ async def import_roster(
     cipher: PiiCipher,
     clock: Clock,
     actor: str,
-    scope: str,
+    scope: str | None,
     regions: RegionTable,
     options: ImportOptions,
     progress: Progress | None = None,
@@ -167,7 +167,8 @@ async def import_roster(
         person_ref=cipher.keyed_hash,
         today=china_date(started),
         is_village=regions.is_village,
-        in_scope=lambda code: in_scope(scope, code),
+        # No scope: an operator's import from the command line, any region of the table.
+        in_scope=lambda code: scope is None or in_scope(scope, code),
         default_end_month=options.default_end_month,
     )
     report("read", 0, 0)
@@ -213,7 +214,7 @@ async def import_roster(
             file_name=(options.file_name or "")[:200] or None,
             format=fmt,
             imported_by=actor,
-            region_code=scope,
+            region_code=scope or "",
             started_at=started,
             finished_at=clock.now(),
             summary={
