@@ -100,8 +100,12 @@ async def import_file(
         await engine.dispose()
 
 
-def main(args: argparse.Namespace, *, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
+def main(
+    args: argparse.Namespace, *, out: IO[str] | None = None, err: IO[str] | None = None
+) -> int:
     """Run `fangpin roster import` with parsed arguments; return the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     # Imported here, not at the top: `fangpin` builds every subcommand's parser at start-up
     # and should not load the spreadsheet and database stack for the others.
     from services.screening import roster, service
