@@ -14,6 +14,8 @@ class Topic(StrEnum):
     INTAKE_DLQ = "intake.dlq"
     SCREENING_DLQ = "screening.dlq"
     CASEWORK_DLQ = "casework.dlq"
+    # Screening's second group, which reads casework.events (inclusions) back.
+    SCREENING_OUTCOMES_DLQ = "screening-outcomes.dlq"
 
 
 def dead_letter_topic(group: str) -> str:
