@@ -187,6 +187,52 @@ def problem_responses(*errors: type[DomainError]) -> dict[int | str, dict[str, A
     return out
 
 
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the problem handlers send.
+
+    FastAPI files a declared model under application/json and adds its own 422 (an
+    HTTPValidationError, application/json) to every route with parameters. The handlers
+    answer every error as application/problem+json with the ProblemModel shape, so each
+    error response is rewritten to exactly that: clients and schemathesis validate against
+    what really comes back.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = build()
+        _problem_content(document.get("paths", {}))
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ProblemModel", ProblemModel.model_json_schema())
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _problem_content(node: Any) -> None:
+    """Point every 4xx/5xx response under node (callbacks included) at the problem schema."""
+    if isinstance(node, list):
+        for item in node:
+            _problem_content(item)
+        return
+    if not isinstance(node, dict):
+        return
+    for status, response in (node.get("responses") or {}).items():
+        if isinstance(response, dict) and str(status).startswith(("4", "5")):
+            response["content"] = {
+                PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemModel"}}
+            }
+            if response.get("description") == "Validation Error":
+                response["description"] = "Validation failed / 数据校验未通过"
+    for key, value in node.items():
+        if key != "responses":
+            _problem_content(value)
+
+
 # Chinese wording for pydantic's error types; anything unlisted falls back to a generic line.
 _ZH_BY_PYDANTIC_TYPE = {
     "missing": "缺少必填字段",
@@ -273,6 +319,9 @@ def add_problem_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        unreadable = unreadable_body(exc)
+        if unreadable is not None:
+            return _problem(unreadable.body(request.url.path), unreadable.status)
         body = {
             "type": "about:blank",
             "title": str(exc.detail),
@@ -303,7 +352,32 @@ def add_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unhandled)
 
 
+def unreadable_body(exc: StarletteHTTPException) -> ValidationFailed | None:
+    """Turn FastAPI's bare 400 for a body it could not parse into a 422 naming the cause.
+
+    FastAPI answers 400 when decoding the JSON body fails with anything but a JSON syntax
+    error: bytes that are not UTF-8 (a GBK or Latin-1 client), or nesting so deep that the
+    decoder gives up. Both are invalid input like any other, so they get the documented 422
+    with a field error, as a syntax error already does.
+    """
+    if exc.status_code != 400 or exc.__cause__ is None:
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeError):
+        error = FieldError(
+            "body", "encoding.not_utf8", "请求体须为 UTF-8 编码", "the body must be UTF-8 encoded"
+        )
+    elif isinstance(cause, RecursionError):
+        error = FieldError(
+            "body", "json.too_deep", "JSON 嵌套层级过深", "the JSON nests too deeply to read"
+        )
+    else:
+        error = FieldError("body", "json_invalid", "不是合法的 JSON", "the body is not valid JSON")
+    return ValidationFailed([error])
+
+
 _ZH_BY_STATUS = {
+    400: "请求体无法解析",
     404: "未找到",
     405: "不允许的请求方法",
     406: "无法提供请求的格式",

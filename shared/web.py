@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.auth import Principal, bearer_token, decode_token
 from shared.logs import correlation_id
 from shared.metrics import instrument
-from shared.problems import PROBLEM_JSON, PayloadTooLarge, add_problem_handlers
+from shared.problems import PROBLEM_JSON, PayloadTooLarge, add_problem_handlers, document_problems
 from shared.settings import ServiceSettings
 
 
@@ -166,6 +166,7 @@ def install_common(
 ) -> None:
     """Add problem handlers, metrics, correlation ids, body limits, /healthz and /readyz."""
     add_problem_handlers(app)
+    document_problems(app)
     instrument(app, service)
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, exempt=body_limit_for)

@@ -49,6 +49,7 @@ class Stack:
         self.bus = InMemoryBus()
         self.creds: dict[str, Any] = {}
         self.http: dict[str, httpx.AsyncClient] = {}
+        self.apps: dict[str, FastAPI] = {}
         self.engines: dict[str, AsyncEngine] = {}
         self.sessionmakers: dict[str, async_sessionmaker[AsyncSession]] = {}
         self.relays: list[OutboxRelay] = []
@@ -72,6 +73,7 @@ class Stack:
                 casework_cfg, clock=self.clock, secrets=self.secrets
             ),
         }
+        self.apps = apps
         for name, app in apps.items():
             await self._exit.enter_async_context(app.router.lifespan_context(app))
             client = httpx.AsyncClient(

@@ -570,6 +570,17 @@ class CalendarOverridesCreate(_Strict):
         description="声明该年度安排已完整录入；此后该年按周一至周五加本表的调整计算工作日",
     )
 
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str) -> str:
+        # The calendar refuses an override without its authority (workdays.py); a blank
+        # reason stored here would make every later calendar read fail.
+        if not v.strip():
+            raise FieldValueError(
+                "override.reason_blank", "须填写依据", "the reason must not be blank"
+            )
+        return v
+
 
 class CalendarOverrideRead(BaseModel):
     """An override in force."""

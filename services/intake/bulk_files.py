@@ -206,7 +206,8 @@ def _ndjson_rows(fh: IO[bytes]) -> Iterator[RawRow]:
             continue
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: a line nested thousands of levels deep is as unreadable as bad JSON.
             yield RawRow(
                 number,
                 {},
@@ -342,7 +343,7 @@ def _details(value: Any) -> dict[str, Any] | None:
         return None
     try:
         parsed = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict) else None
 

@@ -115,6 +115,7 @@ async def get_declaration(
 
 @router.post(
     "/alerts",
+    status_code=status.HTTP_202_ACCEPTED,
     tags=["alerts 部门筛查预警"],
     summary="推送一条部门预警 / push one department alert",
     description=(
@@ -122,7 +123,10 @@ async def get_declaration(
         "字段（如医保大额自付须有 amount），否则 422。同一部门的 alert_id 重复推送返回 200 "
         "duplicate，不会重复入库；新预警返回 202 accepted。" + _SIGNING_ZH
     ),
-    responses=problem_responses(*_AUTH_PROBLEMS),
+    responses={
+        200: {"model": schemas.AlertAccepted, "description": "重复推送 / a duplicate, not stored"},
+        **problem_responses(*_AUTH_PROBLEMS),
+    },
 )
 async def create_alert(
     body: schemas.AlertCreate, client: DepartmentClient, state: StateDep, response: Response

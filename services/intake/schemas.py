@@ -277,8 +277,7 @@ class AlertCreate(BaseModel):
     @field_validator("details")
     @classmethod
     def _details(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if len(str(v)) > 4000:
-            raise FieldValueError("details.too_large", "附加信息过长", "details too large")
+        validation.bounded_details(v)
         return v
 
     @model_validator(mode="wrap")

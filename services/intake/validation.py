@@ -153,6 +153,42 @@ def not_future(value: date) -> date:
     return value
 
 
+# A department's extra information is a flat record in practice; anything nested deeper than
+# this is refused before it reaches the JSON encoders (pydantic's serializer, and the event
+# envelope's, give up at a few hundred levels, which made such a body a 500).
+MAX_DETAILS_DEPTH = 8
+
+
+def json_depth(value: object) -> int:
+    """Return how deeply lists and objects nest in a JSON value (a scalar is 0), iteratively."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = list(item)
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def bounded_details(value: dict[str, object]) -> dict[str, object]:
+    """Refuse extra information nested too deeply or too long to store and publish."""
+    if json_depth(value) > MAX_DETAILS_DEPTH:
+        raise FieldValueError(
+            "details.too_deep",
+            f"附加信息嵌套层级超过 {MAX_DETAILS_DEPTH} 层",
+            f"details nest more than {MAX_DETAILS_DEPTH} levels deep",
+        )
+    if len(str(value)) > 4000:
+        raise FieldValueError("details.too_large", "附加信息过长", "details too large")
+    return value
+
+
 def enum_value(value: str, allowed: dict[str, str], field: str) -> str:
     """Check a code against a catalogue, naming the allowed values."""
     if value not in allowed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Path
 
 from services.screening import schemas, service, simulation
 from services.screening.dependencies import StateDep
@@ -21,6 +21,9 @@ from shared.problems import (
 from shared.web import Caseworker
 
 router = APIRouter(prefix="/v1", tags=["policies 评分政策"])
+# Bounded so that an absurd path value is a 422, not an integer the database cannot hold.
+PolicyId = Annotated[str, Path(max_length=100, description="政策编号")]
+Version = Annotated[int, Path(ge=1, le=1_000_000, description="版本号")]
 
 Status = Literal["proposed", "reviewed", "active", "retired"]
 
@@ -98,7 +101,7 @@ async def list_versions(
     responses=problem_responses(Unauthorized, Forbidden, NotFound),
 )
 async def get_version(
-    principal: Caseworker, state: StateDep, policy_id: str, version: int
+    principal: Caseworker, state: StateDep, policy_id: PolicyId, version: Version
 ) -> schemas.PolicyVersionRead:
     async with state.uow.read() as session:
         records = await service.list_policies(session, principal=principal, status=None)
@@ -114,7 +117,7 @@ async def get_version(
     responses=problem_responses(Unauthorized, Forbidden, NotFound, Conflict),
 )
 async def review(
-    principal: Caseworker, state: StateDep, policy_id: str, version: int
+    principal: Caseworker, state: StateDep, policy_id: PolicyId, version: Version
 ) -> schemas.PolicyVersionRead:
     async with state.uow.transaction() as session:
         record = await service.review_policy(
@@ -133,7 +136,7 @@ async def review(
     responses=problem_responses(Unauthorized, Forbidden, NotFound, Conflict),
 )
 async def activate(
-    principal: Caseworker, state: StateDep, policy_id: str, version: int
+    principal: Caseworker, state: StateDep, policy_id: PolicyId, version: Version
 ) -> schemas.ActivationRead:
     async with state.uow.transaction() as session:
         record, retired = await service.activate_policy(

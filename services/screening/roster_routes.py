@@ -49,10 +49,24 @@ def _attachment(filename: str) -> dict[str, str]:
     }
 
 
+def _file(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    """Declare a route's 200 as a file of that media type (not the default JSON)."""
+    return {
+        200: {
+            "description": what,
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+
+
 @router.get(
     "/roster/template.xlsx",
     summary="下载台账模板（XLSX，含填写说明和下拉选项）/ the roster template as XLSX",
-    responses=problem_responses(Unauthorized),
+    response_class=Response,
+    responses={
+        **_file(roster.XLSX_MEDIA_TYPE, "台账模板 / the template"),
+        **problem_responses(Unauthorized),
+    },
 )
 async def template_xlsx(principal: Caseworker) -> Response:
     del principal
@@ -66,7 +80,11 @@ async def template_xlsx(principal: Caseworker) -> Response:
 @router.get(
     "/roster/template.csv",
     summary="下载台账模板（CSV，UTF-8）/ the roster template as CSV",
-    responses=problem_responses(Unauthorized),
+    response_class=Response,
+    responses={
+        **_file(roster.CSV_MEDIA_TYPE, "台账模板 / the template"),
+        **problem_responses(Unauthorized),
+    },
 )
 async def template_csv(principal: Caseworker) -> Response:
     del principal
@@ -251,7 +269,11 @@ async def get_import(
 @router.get(
     "/roster/imports/{import_id}/rejections.csv",
     summary="拒绝报告（CSV）：未导入的行及原因 / the rejection report",
-    responses=problem_responses(Unauthorized, Forbidden, NotFound),
+    response_class=Response,
+    responses={
+        **_file(roster.CSV_MEDIA_TYPE, "拒绝报告 / the rejection report"),
+        **problem_responses(Unauthorized, Forbidden, NotFound),
+    },
 )
 async def rejection_report(
     principal: Caseworker, state: StateDep, import_id: uuid.UUID
@@ -339,7 +361,11 @@ Layout = Literal["annual", "monthly"]
     "/roster/export.xlsx",
     summary="导出台账（XLSX）/ export the roster as XLSX",
     description=_EXPORT_DESCRIPTION,
-    responses=problem_responses(Unauthorized, Forbidden),
+    response_class=Response,
+    responses={
+        **_file(roster.XLSX_MEDIA_TYPE, "台账 / the roster"),
+        **problem_responses(Unauthorized, Forbidden),
+    },
 )
 async def export_xlsx(
     principal: Caseworker,
@@ -364,7 +390,11 @@ async def export_xlsx(
     "/roster/export.csv",
     summary="导出台账（CSV，UTF-8）/ export the roster as CSV",
     description=_EXPORT_DESCRIPTION,
-    responses=problem_responses(Unauthorized, Forbidden),
+    response_class=Response,
+    responses={
+        **_file(roster.CSV_MEDIA_TYPE, "台账 / the roster"),
+        **problem_responses(Unauthorized, Forbidden),
+    },
 )
 async def export_csv(
     principal: Caseworker,

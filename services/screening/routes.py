@@ -88,7 +88,7 @@ async def list_households(
     region: str | None = None,
     provisional: bool | None = None,
     roster_no: Annotated[str | None, Query(max_length=40)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> schemas.HouseholdList:
     target = region or principal.region
@@ -255,7 +255,7 @@ async def list_episodes(
     principal: Caseworker,
     region: str | None = None,
     open_only: Annotated[bool, Query(alias="open")] = True,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> schemas.EpisodeList:
     target = region or principal.region
