@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from services.screening import schemas, service
@@ -24,7 +24,20 @@ from shared.problems import (
 from shared.regions import in_scope
 from shared.web import Caseworker
 
-router = APIRouter(prefix="/v1")
+# Who may read the registry, its episodes and their scores: the caseworkers of a region.
+# A department liaison reads only its department's feedback (report_routes.py).
+REGISTRY_READERS = ("village_officer", "township_officer", "county_officer", "admin")
+
+
+async def _registry_reader(principal: Caseworker) -> None:
+    if principal.role not in REGISTRY_READERS:
+        raise Forbidden(
+            "your role cannot read the household registry",
+            detail_zh="您的角色无权查看农户台账与研判结果",
+        )
+
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(_registry_reader)])
 
 
 def _uow(request: Request) -> UnitOfWork:

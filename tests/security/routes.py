@@ -45,8 +45,13 @@ PUBLIC: dict[tuple[str, str], str] = {
 PUBLIC_MOUNTS = ("/dashboard/assets",)
 
 # Caseworker routes a department liaison (department_officer) may reach: their own
-# department's feedback. Every other caseworker route must refuse that role.
-DEPARTMENT_OFFICER_ROUTES = {("GET", "/v1/reports/departments/{department}")}
+# department's feedback, and the blank roster forms (no data in them). Every other
+# caseworker route must refuse that role.
+DEPARTMENT_OFFICER_ROUTES = {
+    ("GET", "/v1/reports/departments/{department}"),
+    ("GET", "/v1/roster/template.xlsx"),
+    ("GET", "/v1/roster/template.csv"),
+}
 
 
 @dataclass(frozen=True)
