@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -164,7 +163,6 @@ class TestSweepStatement:
     async def test_a_million_clocks_sweep_exactly_the_overdue_through_the_index(
         self, pg: asyncpg.Connection
     ) -> None:
-        started = time.perf_counter()
         await _store_a_million(pg)
         assert await pg.fetchval("SELECT count(*) FROM case_deadline") == ROWS
 
@@ -194,7 +192,6 @@ class TestSweepStatement:
         nodes = _plan_nodes(plan)
         assert any(n.get("Index Name") == "ix_case_deadline_live_due" for n in nodes), nodes
         assert not any(n["Node Type"] == "Seq Scan" for n in nodes), nodes
-        assert time.perf_counter() - started < 60
 
     async def test_the_index_predicate_is_the_sweep_predicate(self, pg: asyncpg.Connection) -> None:
         definition = await pg.fetchval(

@@ -881,8 +881,6 @@ class TestSimulatePolicy:
     async def test_answers_per_township_over_a_hundred_thousand_signals(
         self, uow: UnitOfWork, cipher: PiiCipher, frozen: FrozenClock, backend: str
     ) -> None:
-        import time
-
         from services.screening.repository import bulk_insert
 
         now = frozen.now()
@@ -991,17 +989,13 @@ class TestSimulatePolicy:
             region=COUNTY,
             changes_limit=50,
         )
-        started = time.perf_counter()
         async with uow.read() as session:
             report = await service.simulate_policy(
                 session, principal=principal("admin"), request=request, regions=REGIONS
             )
-        elapsed = time.perf_counter() - started
         assert report.signals == 100000
         assert report.active.households == report.candidate.households == 20000
         assert {t.township_code for t in report.townships} == {v[:9] for v in villages}
         assert sum(t.active.households for t in report.townships) == 20000
         assert report.changes_total > 0
         assert len(report.changes) == 50
-        # A county's year of signals answers well inside a request timeout.
-        assert elapsed < 60, elapsed
