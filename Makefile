@@ -46,7 +46,7 @@ servers-down:
 # Brings up PostgreSQL and Kafka unless TEST_POSTGRES_URL / KAFKA_BOOTSTRAP_SERVERS are given.
 test: $(STAMP) $(ECHARTS) lint typecheck
 	bash deploy/servers.sh up
-	set -a; . var/servers.env; set +a; $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	set -a; . var/servers.env; set +a; $(BIN)/pytest -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not postgres and not kafka and not e2e" $(PYTEST_ARGS)
