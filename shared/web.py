@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -17,7 +19,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.auth import Principal, bearer_token, decode_token
 from shared.logs import correlation_id
 from shared.metrics import instrument
-from shared.problems import PROBLEM_JSON, PayloadTooLarge, add_problem_handlers, document_problems
+from shared.problems import (
+    PROBLEM_JSON,
+    FieldError,
+    PayloadTooLarge,
+    ValidationFailed,
+    add_problem_handlers,
+    document_problems,
+)
 from shared.settings import ServiceSettings
 
 
@@ -92,6 +101,99 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
 
 async def _noop_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+# The escapes that can put unwritable text into a decoded JSON string: half of a UTF-16
+# pair (uD800 to uDFFF) and NUL (u0000). Only a body containing one is decoded here.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)")
+_BAD_TEXT = {
+    "encoding.lone_surrogate": (
+        "文本含有不成对的 UTF-16 代理字符",
+        "the text holds an unpaired UTF-16 surrogate",
+    ),
+    "text.nul": ("文本不能含有 NUL（\\u0000）字符", "text must not contain NUL characters"),
+}
+
+
+def bad_text(value: object) -> str | None:
+    """Return the code of the first string in a JSON value no database can store, if any."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "text.nul"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "encoding.lone_surrogate"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+class JsonTextMiddleware:
+    """Refuses JSON bodies with strings no database or encoder can take: NUL, lone surrogates.
+
+    Python's decoder accepts both escapes and yields strings that PostgreSQL refuses (NUL)
+    or that no UTF-8 encoder can write (half a surrogate pair): stored, published or echoed
+    in an answer they became 500s. Bodies are already bounded by BodyLimitMiddleware; only
+    those containing such an escape are decoded here, and the body is handed on unchanged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if _SUSPECT_ESCAPE.search(body):
+            try:
+                value = json.loads(body)
+            except (ValueError, RecursionError):
+                value = None  # the route's own parsing refuses it with a 422
+            code = bad_text(value)
+            if code is not None:
+                zh, en = _BAD_TEXT[code]
+                problem = ValidationFailed([FieldError("body", code, zh, en)])
+                response = JSONResponse(
+                    problem.body(scope["path"]), status_code=problem.status, media_type=PROBLEM_JSON
+                )
+                await response(scope, _noop_receive, send)
+                return
+        replayed: Message = {"type": "http.request", "body": body, "more_body": False}
+        await self.app(scope, _replay([replayed], receive), send)
+
+
+def _is_json(scope: Scope) -> bool:
+    header: bytes = dict(scope.get("headers") or []).get(b"content-type", b"")
+    given = header.split(b";")[0].strip().lower()
+    return given == b"application/json" or given.endswith(b"+json")
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
 
 
 class CorrelationMiddleware:
@@ -169,6 +271,8 @@ def install_common(
     document_problems(app)
     instrument(app, service)
     app.add_middleware(CorrelationMiddleware)
+    # Inside the body limit, so it never buffers more than the limit allows.
+    app.add_middleware(JsonTextMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, exempt=body_limit_for)
     if settings.cors_origins:
         # Outermost, so preflights and every error answer carry the headers. Bearer tokens

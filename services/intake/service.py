@@ -730,6 +730,16 @@ def job_read(job: BulkJob) -> schemas.BulkJobRead:
     )
 
 
+def storable(text: str, limit: int) -> str:
+    """Cut a file's own text (a rejected row's alert id or key) to what its column holds.
+
+    A rejection report repeats what the row said; a NUL, half a surrogate pair or an
+    over-long id there must not fail the chunk's insert (and with it the whole job).
+    """
+    clean = text.replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")
+    return clean[:limit]
+
+
 async def store_bulk_chunk(
     session: AsyncSession,
     ctx: IntakeContext,
@@ -754,9 +764,9 @@ async def store_bulk_chunk(
             {
                 "job_id": job_id,
                 "row_number": row.position,
-                "alert_id": row.alert_id,
-                "field": err.field[:100],
-                "code": err.code[:64],
+                "alert_id": None if row.alert_id is None else storable(row.alert_id, 100),
+                "field": storable(err.field, 100),
+                "code": storable(err.code, 64),
                 "message_zh": err.message_zh,
                 "message_en": err.message_en,
             }

@@ -17,6 +17,7 @@ from shared.resident_id import (
     normalize_resident_id,
     validate_resident_id,
 )
+from shared.web import bad_text
 
 # Mainland mobile numbers, or a landline with its area code (a household may have no mobile).
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -186,6 +187,13 @@ def bounded_details(value: dict[str, object]) -> dict[str, object]:
         )
     if len(str(value)) > 4000:
         raise FieldValueError("details.too_large", "附加信息过长", "details too large")
+    # Rows of a bulk file never pass the HTTP body check, so NUL is refused here as well.
+    if bad_text(value) is not None:
+        raise FieldValueError(
+            "details.bad_text",
+            "附加信息含有无法保存的字符（NUL 或不成对的代理字符）",
+            "details hold characters that cannot be stored (NUL or a lone surrogate)",
+        )
     return value
 
 
