@@ -294,11 +294,10 @@ class TestFaults:
             await pipeline.wait_for("every relay to resume", relays_resumed, 180)
             faults.note("every relay published what waited during the outage")
 
-            # The intake relay dies with a backlog in hand.
-            await faults.sigkill("intake", behind=await _unpublished(pipeline, "intake"))
-
-            # Screening dies mid-stream.
+            # The intake relay dies just after a batch arrived, with rows still to relay; then
+            # screening dies mid-stream.
             await push(2)
+            await faults.sigkill("intake", behind=await _unpublished(pipeline, "intake"))
             await _wait_growth(
                 pipeline, "screening progress", lambda: _signals(pipeline), 200, screening_caught_up
             )
@@ -356,7 +355,8 @@ class TestFaults:
                 "alerts_sent": ALERTS,
                 "lost": figures["lost"],
                 "duplicated": figures["duplicated"],
-                "server_errors": sum(c for s, c in tally.answers.items() if s >= 500),
+                # 503 is the honest answer while PostgreSQL is down (retried); a 500 is a bug.
+                "server_errors": sum(c for s, c in tally.answers.items() if s >= 500 and s != 503),
             },
         )
         faults.note(f"total {time.monotonic() - started:.0f}s")
@@ -365,6 +365,7 @@ class TestFaults:
         assert figures["episodes"] == PERSONS, figures
         assert figures["duplicated"] == 0, figures
         assert tally.accepted == ALERTS
+        assert set(tally.answers) <= {200, 503}, tally.answers
         assert tally.rejected == 0
 
 
