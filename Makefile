@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit servers-up servers-down schemas clean dashboard-assets
+.PHONY: run test lint typecheck unit servers-up servers-down schemas clean dashboard-assets \
+	reliability
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,17 @@ servers-down:
 test: $(STAMP) $(ECHARTS) lint typecheck
 	bash deploy/servers.sh up
 	set -a; . var/servers.env; set +a; $(BIN)/pytest -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
+
+# The reliability suites (faults and dead letters on real PostgreSQL and Kafka, plus the hostile
+# input and access suites where present), then docs/reliability.md rendered from the figures
+# they recorded in var/reliability/.
+RELIABILITY_TESTS ?= tests/e2e/test_faults.py tests/deploy/test_dlq.py \
+	$(wildcard tests/security/test_schemathesis.py tests/security/test_access.py)
+
+reliability: $(STAMP)
+	bash deploy/servers.sh up
+	set -a; . var/servers.env; set +a; $(BIN)/pytest -p no:cacheprovider $(RELIABILITY_TESTS) $(PYTEST_ARGS)
+	$(BIN)/python -m deploy.reliability
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not postgres and not kafka and not e2e" $(PYTEST_ARGS)

@@ -270,6 +270,13 @@ def cmd_roster(args: argparse.Namespace) -> int:
     return roster_cli.main(args)
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """List or replay a consumer group's dead letters on Kafka."""
+    from deploy import dlq
+
+    return dlq.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser."""
     parser = argparse.ArgumentParser(prog="fangpin", description="防贫 Fangpin")
@@ -326,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--environment", default="local")
     tok.add_argument("--var", default="var")
     tok.set_defaults(func=cmd_token)
+    dl = sub.add_parser("dlq", help="list or replay a consumer group's dead letters (Kafka)")
+    from deploy.dlq import add_arguments as dlq_arguments
+
+    dlq_arguments(dl)
+    dl.set_defaults(func=cmd_dlq)
     ros = sub.add_parser("roster", help="county roster (农户台账) tools")
     ros_sub = ros.add_subparsers(dest="roster_command", required=True)
     ros_import = ros_sub.add_parser("import", help="import a roster file into screening")

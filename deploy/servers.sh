@@ -7,6 +7,7 @@
 # `up` is idempotent: it starts only what is not running, makes sure the databases and topics
 # exist, and writes var/servers.env (shell-sourceable KEY=value lines) for the tests:
 #   TEST_POSTGRES_URL, TEST_POSTGRES_ADMIN_URL, KAFKA_BOOTSTRAP_SERVERS, FANGPIN_SERVERS_SCRIPT
+#   (and, when this script runs both servers, their FANGPIN_*_PORT values)
 # If TEST_POSTGRES_URL and/or KAFKA_BOOTSTRAP_SERVERS are already set, that server is taken as
 # given and not started here. All state lives under var/servers/ (gitignored).
 #
@@ -650,6 +651,13 @@ write_env() {
         env_line TEST_POSTGRES_ADMIN_URL "$pg_admin"
         env_line KAFKA_BOOTSTRAP_SERVERS "$kafka"
         env_line FANGPIN_SERVERS_SCRIPT "$script"
+        # The fault switches (pg-start, kafka-start) rewrite the servers' configuration from
+        # these, so a test that sources this file restarts them on the same ports.
+        if [ -n "$script" ]; then
+            env_line FANGPIN_PG_PORT "$PG_PORT"
+            env_line FANGPIN_KAFKA_PORT "$KAFKA_PORT"
+            env_line FANGPIN_KAFKA_CONTROLLER_PORT "$KAFKA_CONTROLLER_PORT"
+        fi
     } >"$ENV_FILE.tmp"
     mv -f "$ENV_FILE.tmp" "$ENV_FILE"
     say "wrote var/servers.env"

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -76,6 +77,13 @@ def _prepare_sqlite_file(url: str) -> None:
         path = url.split(marker, 1)[1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the database itself is unreachable (down, restarting), not the statement."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError)
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:

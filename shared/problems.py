@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import is_unavailable
+
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://fangpin.example/problems/"
 
@@ -333,7 +335,26 @@ def add_problem_handlers(app: FastAPI) -> None:
         }
         return _problem(body, exc.status_code, dict(exc.headers or {}))
 
-    async def on_unhandled(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001
+    async def on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):
+            # The database is down or restarting (the fault suite restarts it under load): not
+            # a bug to page anyone about, and the caller should simply try again shortly.
+            logger.warning(
+                "database unavailable on %s %s: %s",
+                request.method,
+                request.url.path,
+                type(exc).__name__,
+            )
+            body = {
+                "type": TYPE_BASE + "unavailable",
+                "title": "Service temporarily unavailable",
+                "status": 503,
+                "detail": "The database cannot be reached right now. Retry shortly.",
+                "instance": request.url.path,
+                "title_zh": "服务暂时不可用",
+                "detail_zh": "数据库暂时无法连接，请稍后重试。",
+            }
+            return _problem(body, 503, {"Retry-After": "5"})
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         body = {
             "type": TYPE_BASE + "internal-error",

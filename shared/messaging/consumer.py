@@ -8,13 +8,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.backoff import backoff_delay
 from shared.clock import Clock
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.registry import PoisonMessage, UnknownEventType, decode
+from shared.db import is_unavailable
 from shared.logs import causation_id, correlation_id
 from shared.messaging.inbox import claim
 from shared.messaging.ports import MessagePublisher, MessageSource, OutgoingMessage, ReceivedMessage
@@ -24,13 +25,6 @@ from shared.settings import ConsumerSettings
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, EventEnvelope[Any]], Awaitable[None]]
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """True when the database itself is unreachable (not this message's fault)."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, OperationalError | InterfaceError | OSError | ConnectionError)
 
 
 def is_transient(exc: BaseException) -> bool:

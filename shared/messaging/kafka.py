@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -14,42 +15,88 @@ from shared.settings import KafkaSettings
 class KafkaPublisher:
     """MessagePublisher on Kafka: acks=all, idempotent, waits for every acknowledgement."""
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        make_producer: Callable[[KafkaSettings], AIOKafkaProducer] | None = None,
+    ) -> None:
         self._settings = settings
+        self._make_producer = make_producer or _idempotent_producer
         self._producer: AIOKafkaProducer | None = None
+        self._started = False
+        self._stale = False
 
     async def start(self) -> None:
         """Connect to the cluster."""
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._settings.bootstrap_servers,
-            client_id=self._settings.client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=self._settings.linger_ms,
-            request_timeout_ms=self._settings.request_timeout_ms,
-        )
-        await self._producer.start()
+        producer = self._make_producer(self._settings)
+        await producer.start()
+        self._producer = producer
+        self._started = True
+        self._stale = False
 
     async def stop(self) -> None:
         """Flush and disconnect."""
+        self._started = False
         if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def _ready(self) -> AIOKafkaProducer:
+        if not self._started:
+            raise RuntimeError("KafkaPublisher used before start()")
+        if self._stale or self._producer is None:
+            old, self._producer = self._producer, None
+            if old is not None:
+                # Its unsent batches are abandoned on purpose: the caller resends them all.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(old.stop(), timeout=STALE_STOP_SECONDS)
+            producer = self._make_producer(self._settings)
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
+            self._stale = False
+        return self._producer
 
     async def publish_batch(self, messages: Sequence[OutgoingMessage]) -> None:
         """Send all records, then wait until the broker has acknowledged every one."""
-        if self._producer is None:
-            raise RuntimeError("KafkaPublisher used before start()")
+        producer = await self._ready()
         ns = self._settings.namespace
-        futures = [
-            await self._producer.send(
-                ns + msg.topic, value=msg.value, key=msg.key, headers=list(msg.headers)
-            )
-            for msg in messages
-        ]
-        # A failure of any record fails the batch: the outbox keeps every row of it and
-        # the relay sends them again; consumers drop the repeats through their inbox.
-        await asyncio.gather(*futures)
+        try:
+            futures = [
+                await producer.send(
+                    ns + msg.topic, value=msg.value, key=msg.key, headers=list(msg.headers)
+                )
+                for msg in messages
+            ]
+            # A failure of any record fails the batch: the outbox keeps every row of it and
+            # the relay sends them again; consumers drop the repeats through their inbox.
+            await asyncio.gather(*futures)
+        except BaseException:
+            # After a failed batch the idempotent producer's sequence numbers may no longer
+            # match the broker's: after a broker restart every later send failed with
+            # OutOfOrderSequenceNumber until the process was restarted (the fault suite found
+            # it). The next batch therefore goes out on a new producer id.
+            self._stale = True
+            raise
+
+
+STALE_STOP_SECONDS = 10.0
+
+
+def _idempotent_producer(settings: KafkaSettings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=settings.client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=settings.linger_ms,
+        request_timeout_ms=settings.request_timeout_ms,
+    )
 
 
 class KafkaSource:

@@ -1,31 +1,22 @@
 """The event path across real processes: intake → Kafka → screening → Kafka → casework.
 
-The workers run as separate `fangpin worker` processes on PostgreSQL and Apache Kafka; the
-APIs run in the test process (they never talk to Kafka). Each test has its own topic and
-group namespace on the shared broker and its own databases.
+The workers run as separate `fangpin worker` processes (tests/e2e/pipeline.py) on PostgreSQL
+and Apache Kafka; the APIs run in the test process (they never talk to Kafka). Each test has
+its own topic and group namespace on the shared broker and its own databases.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from deploy.demo import write_demo_credentials
 from deploy.migrate import SERVICES
 from services.casework import app as casework_app
 from services.casework.models import Case
@@ -37,133 +28,12 @@ from services.intake.settings import IntakeSettings
 from services.screening.models import RiskAssessment, Signal
 from shared.auth import ClientRegistry, signed_headers
 from shared.clock import SystemClock
-from shared.contracts.topics import Topic
-from shared.db import create_engine, make_sessionmaker
-from shared.secrets import Secrets
+from shared.db import make_sessionmaker
 from shared.settings import DatabaseSettings
 from tests import factories
-from tests.conftest import KAFKA, create_pg_databases, drop_pg_databases
+from tests.e2e.pipeline import Pipeline
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.e2e]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-async def create_topics(namespace: str) -> None:
-    """Create the namespaced topics (the broker does not auto-create them)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [
-                NewTopic(
-                    namespace + t,
-                    num_partitions=1 if t.endswith(".dlq") else 6,
-                    replication_factor=1,
-                )
-                for t in Topic
-            ]
-        )
-    finally:
-        await admin.close()
-
-
-class Pipeline:
-    """Worker processes plus in-process intake and casework APIs."""
-
-    def __init__(self, urls: dict[str, str], secrets: Secrets, var: Path, namespace: str) -> None:
-        self.urls = urls
-        self.secrets = secrets
-        self.var = var
-        self.namespace = namespace
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.engines: dict[str, AsyncEngine] = {
-            s: create_engine(DatabaseSettings(url=u)) for s, u in urls.items()
-        }
-        self.creds = write_demo_credentials(
-            var / "demo-credentials.json", secrets.jwt_secret, SystemClock().now()
-        )
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for service in SERVICES:
-            prefix = service.upper()
-            env[f"{prefix}_DATABASE__URL"] = self.urls[service]
-            env[f"{prefix}_BUS"] = "kafka"
-            env[f"{prefix}_ENVIRONMENT"] = "test"
-            env[f"{prefix}_KAFKA__BOOTSTRAP_SERVERS"] = str(KAFKA)
-            env[f"{prefix}_KAFKA__NAMESPACE"] = self.namespace
-            env[f"{prefix}_VAR_DIR"] = str(self.var)
-            env[f"{prefix}_RELAY__IDLE_POLL_SECONDS"] = "0.05"
-        env["FANGPIN_PII_ENCRYPTION_KEY"] = self.secrets.pii_encryption_key
-        env["FANGPIN_PII_HASH_KEY"] = self.secrets.pii_hash_key
-        env["FANGPIN_JWT_SECRET"] = self.secrets.jwt_secret
-        env["CASEWORK_SWEEP_INTERVAL_SECONDS"] = "5"
-        return env
-
-    def start(self, service: str) -> None:
-        log = open(self.var / f"{service}-worker.log", "ab")  # noqa: SIM115 - kept open for the child
-        self.procs[service] = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "worker", service],
-            cwd=ROOT,
-            env=self.env(),
-            stdout=log,
-            stderr=log,
-        )
-
-    def kill(self, service: str) -> None:
-        proc = self.procs.pop(service)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        self.procs.clear()
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:]
-            for p in self.var.glob("*.log")
-        )
-
-    async def count(self, service: str, stmt: Any) -> int:
-        async with make_sessionmaker(self.engines[service])() as session:
-            return int((await session.execute(stmt)).scalar_one())
-
-    async def wait_for(
-        self, what: str, check: Callable[[], Awaitable[bool]], seconds: float
-    ) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if await check():
-                return
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    raise AssertionError(f"{name} worker exited ({proc.returncode})\n{self.logs()}")
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}\n{self.logs()}")
-
-
-@pytest.fixture
-async def pipeline(
-    pg_templates: dict[str, str], secrets: Secrets, tmp_path: Path
-) -> AsyncIterator[Pipeline]:
-    namespace = f"t{uuid.uuid4().hex[:8]}."
-    await create_topics(namespace)
-    urls = await create_pg_databases(pg_templates)
-    pipe = Pipeline(urls, secrets, tmp_path, namespace)
-    try:
-        yield pipe
-    finally:
-        pipe.stop_all()
-        for engine in pipe.engines.values():
-            await engine.dispose()
-        await drop_pg_databases(urls)
 
 
 def _apps(pipe: Pipeline) -> tuple[Any, Any]:
@@ -218,7 +88,10 @@ class TestDeclarationThroughKafka:
             async def progress_updated() -> bool:
                 p = f"/v1/declarations/{receipt}"
                 h = signed_headers(mp["client_id"], mp["secret"], "GET", p, b"", time.time())
-                return bool((await ic.get(p, headers=h)).json()["stage"] == "under_verification")
+                r = await ic.get(p, headers=h)
+                # Two polls inside one second carry the same signature: the second is refused
+                # as a replay (401), which only means "ask again".
+                return r.status_code == 200 and r.json()["stage"] == "under_verification"
 
             await pipeline.wait_for("applicant progress", progress_updated, seconds=60)
             await ic.aclose()
