@@ -277,6 +277,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from deploy.bench import run as bench_run
     from deploy.bench.stack import Servers
 
+    if args.render:
+        # Rewrite the markdown from a finished run's JSON (after editing the notes).
+        source = Path(args.json or "docs/benchmarks.json")
+        bench_run.write(
+            json.loads(source.read_text(encoding="utf-8")),
+            source,
+            Path(args.markdown or "docs/benchmarks.md"),
+        )
+        return 0
     pg_url = args.pg_url or os.environ.get("TEST_POSTGRES_URL")
     pg_admin = args.pg_admin_url or os.environ.get("TEST_POSTGRES_ADMIN_URL")
     kafka = args.kafka or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -383,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--json", default=None, help="default: docs/benchmarks.json")
     ben.add_argument("--markdown", default=None, help="default: docs/benchmarks.md")
     ben.add_argument("--no-markdown", action="store_true")
+    ben.add_argument(
+        "--render", action="store_true", help="only rewrite the markdown from the JSON"
+    )
     ben.add_argument("--var", default="var")
     ben.set_defaults(func=cmd_bench)
     ros = sub.add_parser("roster", help="county roster (农户台账) tools")

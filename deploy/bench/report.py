@@ -379,6 +379,20 @@ def markdown(results: dict[str, Any], notes: dict[str, str]) -> str:
         f"{_fmt(lim.get('chain_rate'))} alerts/s |",
         "",
     ]
+    profile = results.get("profile")
+    if profile:
+        b, a = profile["before"], profile["after"]
+        lines += [
+            "## Before and after the fix (same run, S1 shape)",
+            "",
+            "| consumer transaction | alerts | push → all cases | alerts/s | duplicates | lost |",
+            "|---|---|---|---|---|---|",
+            f"| one per record (before) | {b['alerts']:,} | {b['seconds']} s | {b['rate']} | "
+            f"{b['duplicate_cases']} | {b['lost']} |",
+            f"| one per fetched batch (after) | {a['alerts']:,} | {a['seconds']} s | {a['rate']} | "
+            f"{a['duplicate_cases']} | {a['lost']} |",
+            "",
+        ]
     for title, body in notes.items():
         lines += [f"## {title}", "", body.strip(), ""]
     lines += ["## Per scenario (medians)", ""]
