@@ -46,17 +46,17 @@ class Sizes:
 
 QUICK = Sizes(
     repeats=1,
-    limit_alerts=2_000,
-    http_seconds=2,
-    s1_alerts=300,
-    s2_alerts=300,
+    limit_alerts=1_000,
+    http_seconds=1.5,
+    s1_alerts=200,
+    s2_alerts=200,
     s2_persons=30_000,
-    s3_seconds=2,
-    s4_burst=300,
-    s4_burst_seconds=4,
+    s3_seconds=1.5,
+    s4_burst=200,
+    s4_burst_seconds=3,
     s4_steady_rate=5,
     s4_steady_seconds=2,
-    s5_cases=20_000,
+    s5_cases=10_000,
     s5_rate=10,
     s5_seconds=2,
     profile_alerts=0,
@@ -67,7 +67,7 @@ FULL = Sizes(
     limit_alerts=20_000,
     http_seconds=10,
     s1_alerts=2_000,
-    s2_alerts=3_000,
+    s2_alerts=2_000,
     s2_persons=2_000_000,
     s3_seconds=10,
     s4_burst=1_000,
@@ -154,161 +154,202 @@ async def run(
         results["limits"] = await _limits(servers, var, sizes)
         sc = results["scenarios"]
         if "S1" in scenarios:
-            runs = []
-            for r in range(sizes.repeats):
-                _say(f"S1 run {r + 1}/{sizes.repeats}: {sizes.s1_alerts:,} alerts")
-                runs.append(await s1.run_once(servers, var, alerts=sizes.s1_alerts, tag=str(r)))
-            sc["S1"] = {
-                "runs": runs,
-                "median": {
-                    **_median_of(runs, {k: (lambda x, k=k: x[k]) for k in ("seconds", "rate")}),
-                    "alerts": sizes.s1_alerts,
-                    "duplicate_cases": max(x["duplicate_cases"] for x in runs),
-                    "lost": max(x["lost"] for x in runs),
-                },
-            }
-            for x in runs:
-                _check(x["lost"] == 0, "S1: alerts lost", failures)
-                _check(x["duplicate_cases"] == 0, "S1: duplicate cases", failures)
-                _check(x["cases"] == x["expected_cases"] > 0, "S1: cases missing", failures)
-                _check(x["stored"] == x["alerts"], "S1: intake refused alerts", failures)
-        if "S2" in scenarios:
-            runs = []
-            for r in range(sizes.repeats):
-                _say(
-                    f"S2 run {r + 1}/{sizes.repeats}: {sizes.s2_alerts:,} alerts, "
-                    f"{sizes.s2_persons:,} persons"
-                )
-                runs.append(
-                    await s2.run_once(
-                        servers, var, alerts=sizes.s2_alerts, persons=sizes.s2_persons, tag=str(r)
-                    )
-                )
-            sc["S2"] = {
-                "runs": runs,
-                "median": {
-                    **_median_of(
-                        runs,
-                        {
-                            k: (lambda x, k=k: x[k])
-                            for k in ("rate", "raw_consume_rate", "rss_growth", "seconds")
-                        },
-                    ),
-                    "alerts": sizes.s2_alerts,
-                    "persons": runs[0]["persons"],
-                },
-            }
-            for x in runs:
-                _check(x["lost"] == 0, "S2: alerts lost", failures)
-                _check(x["matched_to_registry"] == x["alerts"], "S2: unmatched alerts", failures)
-        if "S3" in scenarios:
-            runs = []
-            for r in range(sizes.repeats):
-                _say(f"S3 run {r + 1}/{sizes.repeats}")
-                runs.append(await s3.run_once(servers, var, seconds=sizes.s3_seconds, tag=str(r)))
-            sc["S3"] = {
-                "runs": runs,
-                "median": {
-                    **_median_of(
-                        runs,
-                        {
-                            "saturation_rate": lambda x: x["saturation"]["rate"],
-                            "p99_at_50": lambda x: x["at_50"]["p99"],
-                            "p99_at_80": lambda x: x["at_80"]["p99"],
-                            "rate_at_50": lambda x: x["at_50"]["offered_rate"],
-                            "rate_at_80": lambda x: x["at_80"]["offered_rate"],
-                        },
-                    ),
-                    "seconds": sizes.s3_seconds,
-                },
-            }
-            for x in runs:
-                _check(x["errors"] == 0, "S3: request errors", failures)
-        if "S4" in scenarios:
-            runs = []
-            for r in range(sizes.repeats):
-                _say(
-                    f"S4 run {r + 1}/{sizes.repeats}: {sizes.s4_burst:,} alerts in "
-                    f"{sizes.s4_burst_seconds:.0f} s, screening killed halfway"
-                )
-                runs.append(
-                    await s4.run_once(
-                        servers,
-                        var,
-                        burst=sizes.s4_burst,
-                        burst_seconds=sizes.s4_burst_seconds,
-                        steady_rate=sizes.s4_steady_rate,
-                        steady_seconds=sizes.s4_steady_seconds,
-                        tag=str(r),
-                    )
-                )
-            sc["S4"] = {
-                "runs": runs,
-                "median": {
-                    **_median_of(
-                        runs,
-                        {
-                            "steady_p99_ms": lambda x: x["steady_latency_ms"]["p99"],
-                            "burst_p99_ms": lambda x: x["burst_latency_ms"]["p99"],
-                            "drained_seconds_after_burst": lambda x: x[
-                                "drained_seconds_after_burst"
-                            ],
-                            "burst_seconds": lambda x: x["burst_seconds"],
-                        },
-                    ),
-                    "burst_alerts": sizes.s4_burst,
-                    "lost": max(x["lost"] for x in runs),
-                    "duplicate_cases": max(x["duplicate_cases"] for x in runs),
-                },
-            }
-            for x in runs:
-                _check(x["lost"] == 0, "S4: alerts lost", failures)
-                _check(x["duplicate_cases"] == 0, "S4: duplicate cases", failures)
-                _check(x["cases"] == x["expected_cases"] > 0, "S4: cases missing", failures)
-        if "S5" in scenarios:
-            _say(f"S5: {sizes.s5_cases:,} cases")
-            out = await s5.run(
-                servers,
-                var,
-                cases=sizes.s5_cases,
-                repeats=sizes.repeats,
-                rate=sizes.s5_rate,
-                seconds=sizes.s5_seconds,
-            )
-            runs = out["runs"]
-            sc["S5"] = {
-                **out,
-                "median": {
-                    **_median_of(
-                        runs,
-                        {
-                            "sweep_seconds": lambda x: x["sweep_seconds"],
-                            "sweep_query_ms": lambda x: x["sweep_query_ms"],
-                            "breached": lambda x: x["breached"],
-                            "transition_p99_ms": lambda x: x["transitions"]["p99"],
-                        },
-                    ),
-                    "cases": out["cases"],
-                    "transition_rate": sizes.s5_rate,
-                },
-            }
-            for x in runs:
-                _check(
-                    x["breached"] == x["expected_overdue"] > 0, "S5: sweep missed clocks", failures
-                )
-                _check(x["transitions"]["errors"] == 0, "S5: transition errors", failures)
-        if sizes.profile_alerts and "S1" in scenarios:
-            _say(f"profile: S1 at {sizes.profile_alerts:,} alerts, one transaction per record")
-            os.environ["SCREENING_CONSUMER__BATCH_TRANSACTION"] = "false"
-            os.environ["CASEWORK_CONSUMER__BATCH_TRANSACTION"] = "false"
             try:
-                before = await s1.run_once(servers, var, alerts=sizes.profile_alerts, tag="p0")
-            finally:
-                del os.environ["SCREENING_CONSUMER__BATCH_TRANSACTION"]
-                del os.environ["CASEWORK_CONSUMER__BATCH_TRANSACTION"]
-            _say(f"profile: S1 at {sizes.profile_alerts:,} alerts, one transaction per batch")
-            after = await s1.run_once(servers, var, alerts=sizes.profile_alerts, tag="p1")
-            results["profile"] = {"before": before, "after": after}
+                runs = []
+                for r in range(sizes.repeats):
+                    _say(f"S1 run {r + 1}/{sizes.repeats}: {sizes.s1_alerts:,} alerts")
+                    runs.append(await s1.run_once(servers, var, alerts=sizes.s1_alerts, tag=str(r)))
+                sc["S1"] = {
+                    "runs": runs,
+                    "median": {
+                        **_median_of(runs, {k: (lambda x, k=k: x[k]) for k in ("seconds", "rate")}),
+                        "alerts": sizes.s1_alerts,
+                        "duplicate_cases": max(x["duplicate_cases"] for x in runs),
+                        "lost": max(x["lost"] for x in runs),
+                    },
+                }
+                for x in runs:
+                    _check(x["lost"] == 0, "S1: alerts lost", failures)
+                    _check(x["duplicate_cases"] == 0, "S1: duplicate cases", failures)
+                    _check(x["cases"] == x["expected_cases"] > 0, "S1: cases missing", failures)
+                    _check(x["stored"] == x["alerts"], "S1: intake refused alerts", failures)
+            except Exception as exc:  # one scenario failing must not lose the others
+                failures.append(f"S1 crashed: {exc!r}"[:2000])
+                _say(f"S1 crashed: {exc!r}")
+        if "S2" in scenarios:
+            try:
+                _say(f"S2: loading a registry of {sizes.s2_persons:,} persons")
+                registry, keys, load_s = await s2.registry_template(
+                    servers, alerts=sizes.s2_alerts, persons=sizes.s2_persons
+                )
+                runs = []
+                try:
+                    for r in range(sizes.repeats):
+                        _say(f"S2 run {r + 1}/{sizes.repeats}: {sizes.s2_alerts:,} alerts")
+                        runs.append(
+                            await s2.run_once(
+                                servers,
+                                var,
+                                alerts=sizes.s2_alerts,
+                                registry=registry,
+                                keys=keys,
+                                tag=str(r),
+                            )
+                        )
+                finally:
+                    await s2.drop_database(servers, registry)
+                for x in runs:
+                    x["registry_load_seconds"] = round(load_s, 1)
+                sc["S2"] = {
+                    "runs": runs,
+                    "median": {
+                        **_median_of(
+                            runs,
+                            {
+                                k: (lambda x, k=k: x[k])
+                                for k in ("rate", "raw_consume_rate", "rss_growth", "seconds")
+                            },
+                        ),
+                        "alerts": sizes.s2_alerts,
+                        "persons": runs[0]["persons"],
+                    },
+                }
+                for x in runs:
+                    _check(x["lost"] == 0, "S2: alerts lost", failures)
+                    _check(
+                        x["matched_to_registry"] == x["alerts"], "S2: unmatched alerts", failures
+                    )
+            except Exception as exc:  # one scenario failing must not lose the others
+                failures.append(f"S2 crashed: {exc!r}"[:2000])
+                _say(f"S2 crashed: {exc!r}")
+        if "S3" in scenarios:
+            try:
+                runs = []
+                for r in range(sizes.repeats):
+                    _say(f"S3 run {r + 1}/{sizes.repeats}")
+                    runs.append(
+                        await s3.run_once(servers, var, seconds=sizes.s3_seconds, tag=str(r))
+                    )
+                sc["S3"] = {
+                    "runs": runs,
+                    "median": {
+                        **_median_of(
+                            runs,
+                            {
+                                "saturation_rate": lambda x: x["saturation"]["rate"],
+                                "p99_at_50": lambda x: x["at_50"]["p99"],
+                                "p99_at_80": lambda x: x["at_80"]["p99"],
+                                "rate_at_50": lambda x: x["at_50"]["offered_rate"],
+                                "rate_at_80": lambda x: x["at_80"]["offered_rate"],
+                            },
+                        ),
+                        "seconds": sizes.s3_seconds,
+                    },
+                }
+                for x in runs:
+                    _check(x["errors"] == 0, "S3: request errors", failures)
+            except Exception as exc:  # one scenario failing must not lose the others
+                failures.append(f"S3 crashed: {exc!r}"[:2000])
+                _say(f"S3 crashed: {exc!r}")
+        if "S4" in scenarios:
+            try:
+                runs = []
+                for r in range(sizes.repeats):
+                    _say(
+                        f"S4 run {r + 1}/{sizes.repeats}: {sizes.s4_burst:,} alerts in "
+                        f"{sizes.s4_burst_seconds:.0f} s, screening killed halfway"
+                    )
+                    runs.append(
+                        await s4.run_once(
+                            servers,
+                            var,
+                            burst=sizes.s4_burst,
+                            burst_seconds=sizes.s4_burst_seconds,
+                            steady_rate=sizes.s4_steady_rate,
+                            steady_seconds=sizes.s4_steady_seconds,
+                            tag=str(r),
+                        )
+                    )
+                sc["S4"] = {
+                    "runs": runs,
+                    "median": {
+                        **_median_of(
+                            runs,
+                            {
+                                "steady_p99_ms": lambda x: x["steady_latency_ms"]["p99"],
+                                "burst_p99_ms": lambda x: x["burst_latency_ms"]["p99"],
+                                "drained_seconds_after_burst": lambda x: x[
+                                    "drained_seconds_after_burst"
+                                ],
+                                "burst_seconds": lambda x: x["burst_seconds"],
+                            },
+                        ),
+                        "burst_alerts": sizes.s4_burst,
+                        "lost": max(x["lost"] for x in runs),
+                        "duplicate_cases": max(x["duplicate_cases"] for x in runs),
+                    },
+                }
+                for x in runs:
+                    _check(x["lost"] == 0, "S4: alerts lost", failures)
+                    _check(x["duplicate_cases"] == 0, "S4: duplicate cases", failures)
+                    _check(x["cases"] == x["expected_cases"] > 0, "S4: cases missing", failures)
+            except Exception as exc:  # one scenario failing must not lose the others
+                failures.append(f"S4 crashed: {exc!r}"[:2000])
+                _say(f"S4 crashed: {exc!r}")
+        if "S5" in scenarios:
+            try:
+                _say(f"S5: {sizes.s5_cases:,} cases")
+                out = await s5.run(
+                    servers,
+                    var,
+                    cases=sizes.s5_cases,
+                    repeats=sizes.repeats,
+                    rate=sizes.s5_rate,
+                    seconds=sizes.s5_seconds,
+                )
+                runs = out["runs"]
+                sc["S5"] = {
+                    **out,
+                    "median": {
+                        **_median_of(
+                            runs,
+                            {
+                                "sweep_seconds": lambda x: x["sweep_seconds"],
+                                "sweep_query_ms": lambda x: x["sweep_query_ms"],
+                                "breached": lambda x: x["breached"],
+                                "transition_p99_ms": lambda x: x["transitions"]["p99"],
+                            },
+                        ),
+                        "cases": out["cases"],
+                        "transition_rate": sizes.s5_rate,
+                    },
+                }
+                for x in runs:
+                    _check(
+                        x["breached"] == x["expected_overdue"] > 0,
+                        "S5: sweep missed clocks",
+                        failures,
+                    )
+                    _check(x["transitions"]["errors"] == 0, "S5: transition errors", failures)
+            except Exception as exc:  # one scenario failing must not lose the others
+                failures.append(f"S5 crashed: {exc!r}"[:2000])
+                _say(f"S5 crashed: {exc!r}")
+        if sizes.profile_alerts and "S1" in scenarios:
+            try:
+                _say(f"profile: S1 at {sizes.profile_alerts:,} alerts, one transaction per record")
+                os.environ["SCREENING_CONSUMER__BATCH_TRANSACTION"] = "false"
+                os.environ["CASEWORK_CONSUMER__BATCH_TRANSACTION"] = "false"
+                try:
+                    before = await s1.run_once(servers, var, alerts=sizes.profile_alerts, tag="p0")
+                finally:
+                    del os.environ["SCREENING_CONSUMER__BATCH_TRANSACTION"]
+                    del os.environ["CASEWORK_CONSUMER__BATCH_TRANSACTION"]
+                _say(f"profile: S1 at {sizes.profile_alerts:,} alerts, one transaction per batch")
+                after = await s1.run_once(servers, var, alerts=sizes.profile_alerts, tag="p1")
+                results["profile"] = {"before": before, "after": after}
+            except Exception as exc:  # one scenario failing must not lose the others
+                failures.append(f"profile crashed: {exc!r}"[:2000])
+                _say(f"profile crashed: {exc!r}")
     finally:
         await servers.drop_templates()
     results["failures"] = failures

@@ -149,14 +149,25 @@ def bench_credentials(path: Path, jwt_secret: str) -> dict[str, Any]:
 class Stack:
     """One scenario's databases, topics and processes."""
 
-    def __init__(self, servers: Servers, var: Path, *, name: str) -> None:
+    def __init__(
+        self,
+        servers: Servers,
+        var: Path,
+        *,
+        name: str,
+        templates: dict[str, str] | None = None,
+        secrets: Secrets | None = None,
+    ) -> None:
         self.servers = servers
+        self.templates = {**servers.templates, **(templates or {})}
         self.var = var / name
         self.var.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.namespace = f"b{uuid.uuid4().hex[:8]}."
         self.databases: dict[str, str] = {}
-        self.secrets = Secrets(generate_key_b64(), generate_key_b64(), pysecrets.token_hex(16))
+        self.secrets = secrets or Secrets(
+            generate_key_b64(), generate_key_b64(), pysecrets.token_hex(16)
+        )
         self.creds: dict[str, Any] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.api_port = 0
@@ -169,9 +180,7 @@ class Stack:
         try:
             for service in SERVICES:
                 db = f"bench_{self.name}_{service}_{uuid.uuid4().hex[:6]}"
-                await conn.execute(
-                    f'CREATE DATABASE "{db}" TEMPLATE "{self.servers.templates[service]}"'
-                )
+                await conn.execute(f'CREATE DATABASE "{db}" TEMPLATE "{self.templates[service]}"')
                 self.databases[service] = db
         finally:
             await conn.close()
