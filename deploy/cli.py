@@ -277,6 +277,63 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return dlq.main(args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the load scenarios and the raw limits on real PostgreSQL and Kafka."""
+    import os
+
+    from deploy.bench import run as bench_run
+    from deploy.bench.stack import Servers
+
+    if args.render:
+        # Rewrite the markdown from a finished run's JSON (after editing the notes).
+        source = Path(args.json or "docs/benchmarks.json")
+        bench_run.write(
+            json.loads(source.read_text(encoding="utf-8")),
+            source,
+            Path(args.markdown or "docs/benchmarks.md"),
+        )
+        return 0
+    pg_url = args.pg_url or os.environ.get("TEST_POSTGRES_URL")
+    pg_admin = args.pg_admin_url or os.environ.get("TEST_POSTGRES_ADMIN_URL")
+    kafka = args.kafka or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not (pg_url and pg_admin and kafka):
+        print(
+            "fangpin bench needs PostgreSQL and Kafka: --pg-url, --pg-admin-url, --kafka "
+            "(or TEST_POSTGRES_URL, TEST_POSTGRES_ADMIN_URL, KAFKA_BOOTSTRAP_SERVERS, which "
+            "`bash deploy/servers.sh up` writes to var/servers.env)",
+            file=sys.stderr,
+        )
+        return 2
+    scenarios = [s.upper() for s in args.scenarios] or list(bench_run.SCENARIOS)
+    unknown = sorted(set(scenarios) - set(bench_run.SCENARIOS))
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    out_json = Path(args.json or ("var/bench/quick.json" if args.quick else "docs/benchmarks.json"))
+    out_md = (
+        None
+        if args.no_markdown
+        else Path(args.markdown or ("var/bench/quick.md" if args.quick else "docs/benchmarks.md"))
+    )
+    results = asyncio.run(
+        bench_run.run(
+            servers=Servers(pg_url=pg_url, pg_admin_dsn=pg_admin, kafka=kafka),
+            scenarios=scenarios,
+            quick=args.quick,
+            var=Path(args.var) / "bench",
+        )
+    )
+    bench_run.write(results, out_json, out_md)
+    for goal in results["goals"]:
+        mark = "met " if goal["met"] else "MISS"
+        print(f"{mark} {goal['scenario']} {goal['what']}: {goal['measured']:.4g} {goal['unit']}")
+    if results["failures"]:
+        print("correctness failures: " + "; ".join(results["failures"]), file=sys.stderr)
+        return 1
+    print(f"wrote {out_json}" + (f" and {out_md}" if out_md else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser."""
     parser = argparse.ArgumentParser(prog="fangpin", description="防贫 Fangpin")
@@ -338,6 +395,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     dlq_arguments(dl)
     dl.set_defaults(func=cmd_dlq)
+    ben = sub.add_parser("bench", help="load scenarios and raw limits on PostgreSQL and Kafka")
+    ben.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="S1 … S5 (default: all)")
+    ben.add_argument("--quick", action="store_true", help="small sizes; asserts correctness")
+    ben.add_argument("--pg-url", default=None, help="default: TEST_POSTGRES_URL")
+    ben.add_argument("--pg-admin-url", default=None, help="default: TEST_POSTGRES_ADMIN_URL")
+    ben.add_argument("--kafka", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS")
+    ben.add_argument("--json", default=None, help="default: docs/benchmarks.json")
+    ben.add_argument("--markdown", default=None, help="default: docs/benchmarks.md")
+    ben.add_argument("--no-markdown", action="store_true")
+    ben.add_argument(
+        "--render", action="store_true", help="only rewrite the markdown from the JSON"
+    )
+    ben.add_argument("--var", default="var")
+    ben.set_defaults(func=cmd_bench)
     ros = sub.add_parser("roster", help="county roster (农户台账) tools")
     ros_sub = ros.add_subparsers(dest="roster_command", required=True)
     ros_import = ros_sub.add_parser("import", help="import a roster file into screening")

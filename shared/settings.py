@@ -56,6 +56,9 @@ class ConsumerSettings(BaseModel):
     initial_backoff_seconds: float = 0.2
     max_backoff_seconds: float = 10.0
     fetch_timeout_ms: int = 500
+    # Apply a fetched batch in one transaction (one BEGIN/COMMIT instead of one per record);
+    # any failure rolls the batch back and replays it one record per transaction.
+    batch_transaction: bool = True
 
 
 class ServiceSettings(BaseSettings):

@@ -73,9 +73,69 @@ class ConsumerRunner:
 
     async def process(self, messages: Sequence[ReceivedMessage]) -> None:
         """Apply each record in order, then commit their offsets (after the DB commits)."""
-        for msg in messages:
-            await self._process_one(msg)
+        if not (
+            self._settings.batch_transaction
+            and len(messages) > 1
+            and await self._process_batch(messages)
+        ):
+            for msg in messages:
+                await self._process_one(msg)
         await self._source.commit(messages)
+
+    async def _process_batch(self, messages: Sequence[ReceivedMessage]) -> bool:
+        """Apply the whole batch in one transaction; False (nothing applied) if anything fails.
+
+        Each record still claims its inbox row before its handler, so a repeat inside the
+        batch or from an earlier delivery is skipped exactly as one record at a time. On a
+        failure the batch rolls back as a whole and the caller replays it record by record,
+        where retries, outage waits and dead-lettering apply to the one record at fault.
+        """
+        work: list[tuple[ReceivedMessage, EventEnvelope[Any], Handler]] = []
+        for msg in messages:
+            try:
+                envelope = decode(msg.value)
+            except (UnknownEventType, PoisonMessage):
+                return False
+            handler = self._handlers.get((envelope.event_type, envelope.schema_version))
+            if handler is None:
+                return False
+            work.append((msg, envelope, handler))
+        outcomes: list[str] = []
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                for msg, envelope, handler in work:
+                    tokens = (
+                        correlation_id.set(str(envelope.correlation_id)),
+                        causation_id.set(str(envelope.event_id)),
+                    )
+                    try:
+                        fresh = await claim(
+                            session,
+                            self._inbox,
+                            consumer=self.group,
+                            event_id=envelope.event_id,
+                            topic=msg.topic,
+                            partition=msg.partition,
+                            offset=msg.offset,
+                            now=self._clock.now(),
+                        )
+                        if fresh:
+                            await handler(session, envelope)
+                    finally:
+                        correlation_id.reset(tokens[0])
+                        causation_id.reset(tokens[1])
+                    outcomes.append("applied" if fresh else "duplicate")
+        except Exception as exc:
+            logger.info(
+                "%s: batch of %d failed (%s); replaying one record per transaction",
+                self.group,
+                len(work),
+                type(exc).__name__,
+            )
+            return False
+        for outcome in outcomes:
+            EVENTS_PROCESSED.labels(self.group, outcome).inc()
+        return True
 
     async def _process_one(self, msg: ReceivedMessage) -> None:
         try:

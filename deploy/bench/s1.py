@@ -1,0 +1,90 @@
+"""S1 — a county's monthly department push: alerts in arrays of 1,000 through the intake API,
+10 % of them a second department's alert about a person already alerted.
+
+Goal: all scored and cases opened in ≤ 60 s, ≥ 50 % of the bare pipeline, 0 duplicate cases.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from deploy.bench import data, limits
+from deploy.bench.stack import Servers, Stack
+
+
+async def run_once(servers: Servers, var: Any, *, alerts: int, tag: str) -> dict[str, Any]:
+    """One push through a fresh stack; returns timings and correctness counts."""
+    push = data.county_push(alerts)
+    by_department: dict[str, list[dict[str, Any]]] = {}
+    for a in push:
+        by_department.setdefault(a["alert_type"].split(".")[0], []).append(a)
+    async with Stack(servers, var, name=f"s1{tag}") as stack:
+        for service in ("intake", "screening", "casework"):
+            stack.start_worker(service)
+        await stack.start_api("intake")
+        started = time.perf_counter()
+        for department, items in by_department.items():
+            await limits.post_arrays(
+                stack.api_port,
+                items,
+                path="/v1/alerts:batch",
+                sign=stack.department_client(department),
+                concurrency=2,
+            )
+        ingest_s = time.perf_counter() - started
+        stored = int(await stack.scalar("intake", "SELECT count(*) FROM alert"))
+
+        async def all_scored() -> bool:
+            return (
+                int(await stack.scalar("screening", "SELECT count(*) FROM risk_assessment"))
+                >= stored
+            )
+
+        await stack.wait_for("every alert scored", all_scored, seconds=3600, poll=0.5)
+        scored_s = time.perf_counter() - started
+        expected = int(
+            await stack.scalar(
+                "screening",
+                "SELECT count(DISTINCT household_id) FROM risk_assessment WHERE opens_case",
+            )
+        )
+
+        async def all_cases() -> bool:
+            return int(await stack.scalar("casework", 'SELECT count(*) FROM "case"')) >= expected
+
+        await stack.wait_for("every case opened", all_cases, seconds=3600, poll=0.5)
+        total_s = time.perf_counter() - started
+        cases = int(await stack.scalar("casework", 'SELECT count(*) FROM "case"'))
+        households = int(
+            await stack.scalar("casework", 'SELECT count(DISTINCT household_id) FROM "case"')
+        )
+        assessed = int(await stack.scalar("screening", "SELECT count(*) FROM risk_assessment"))
+        distinct_events = int(
+            await stack.scalar(
+                "screening", "SELECT count(DISTINCT source_event_id) FROM risk_assessment"
+            )
+        )
+        dead = int(
+            await stack.scalar(
+                "screening", "SELECT count(*) FROM outbox_message WHERE published_at IS NULL"
+            )
+        )
+    people = len({a["subject_id_number"] for a in push})
+    return {
+        "alerts": alerts,
+        "people": people,
+        "stored": stored,
+        "ingest_seconds": round(ingest_s, 2),
+        "scored_seconds": round(scored_s, 2),
+        "seconds": round(total_s, 2),
+        "rate": round(alerts / total_s, 1),
+        "assessed": assessed,
+        "distinct_assessed_events": distinct_events,
+        "cases": cases,
+        "case_households": households,
+        "expected_cases": expected,
+        "duplicate_cases": cases - households,
+        "lost": stored - distinct_events,
+        "screening_outbox_left": dead,
+    }
