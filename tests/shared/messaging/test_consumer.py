@@ -18,7 +18,7 @@ from shared.contracts.envelope import EventEnvelope
 from shared.contracts.intake import AlertReceivedV1
 from shared.contracts.registry import build_envelope, encode
 from shared.db import create_engine, make_sessionmaker
-from shared.messaging.consumer import ConsumerRunner
+from shared.messaging.consumer import ConsumerRunner, Handler
 from shared.messaging.memory import InMemoryBus
 from shared.messaging.outbox import Outbox
 from shared.messaging.ports import OutgoingMessage
@@ -62,7 +62,7 @@ class Recorder:
 
 
 async def _runner(
-    db_url: str, handler: Recorder, bus: InMemoryBus
+    db_url: str, handler: Handler, bus: InMemoryBus
 ) -> tuple[ConsumerRunner, Any, Any]:
     engine = create_engine(DatabaseSettings(url=db_url))
     sm = make_sessionmaker(engine)
@@ -178,5 +178,81 @@ class TestProcess:
         )
         await runner.process(await source.fetch(max_records=10, timeout_ms=0))
         assert handler.calls == 0
+        assert bus.records("screening.dlq") == []
+        await engine.dispose()
+
+
+class FailsOnce:
+    """A handler that fails the first time it meets one alert, then behaves like Recorder."""
+
+    def __init__(self, alert_id: str, error: Exception) -> None:
+        self.alert_id = alert_id
+        self.error: Exception | None = error
+        self.applied: list[str] = []
+
+    async def __call__(self, session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
+        alert_id = envelope.payload.alert_id
+        await OUTBOX.add(session, envelope.payload, subject_key="k", occurred_at=NOW, now=NOW)
+        if alert_id == self.alert_id and self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        self.applied.append(alert_id)
+
+
+class TestBatchTransaction:
+    """A fetched batch commits as one transaction; any failure replays it record by record."""
+
+    async def test_a_batch_applies_each_record_once(
+        self, db_urls: dict[str, str], backend: str
+    ) -> None:
+        bus, handler = InMemoryBus(), Recorder()
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        await bus.append([_record(n) for n in range(5)])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        assert handler.calls == 5
+        assert await _rows(engine) == 5
+        assert source.lag() == 0
+        await engine.dispose()
+
+    async def test_the_same_event_twice_in_one_batch_takes_effect_once(
+        self, db_urls: dict[str, str], backend: str
+    ) -> None:
+        bus, handler = InMemoryBus(), Recorder()
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        twice = _record(1)
+        await bus.append([twice, _record(2), twice])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        assert handler.calls == 2
+        assert await _rows(engine) == 2
+        await engine.dispose()
+
+    async def test_poison_inside_a_batch_is_dead_lettered_and_the_rest_applied(
+        self, db_urls: dict[str, str]
+    ) -> None:
+        bus, handler = InMemoryBus(), Recorder()
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        poison = OutgoingMessage(topic="intake.events", key=b"k", value=b"{not json")
+        await bus.append([_record(1), poison, _record(2)])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        assert handler.calls == 2
+        assert await _rows(engine) == 2
+        [dead] = bus.records("screening.dlq")
+        assert dead.value == b"{not json"
+        assert dead.header("x-original-offset") == "1"
+        assert source.lag() == 0
+        await engine.dispose()
+
+    async def test_a_failure_rolls_the_batch_back_and_replays_one_by_one(
+        self, db_urls: dict[str, str], backend: str
+    ) -> None:
+        bus = InMemoryBus()
+        handler = FailsOnce("A-2", IntegrityError("race", {}, Exception()))
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        await bus.append([_record(n) for n in range(1, 5)])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        # The others ran inside the failed batch, were rolled back with it and ran again
+        # alone; their first effects must not survive, so each alert's row exists once.
+        assert sorted(handler.applied) == ["A-1", "A-1", "A-2", "A-3", "A-3", "A-4", "A-4"]
+        assert await _rows(engine) == 4
         assert bus.records("screening.dlq") == []
         await engine.dispose()
