@@ -290,6 +290,17 @@ class TestBulkFiles:
             },
         )
 
+    async def test_a_json_typed_upload_over_the_json_limit_is_handed_on_and_refused(
+        self, world: World
+    ) -> None:
+        op = next(op for op in _post_routes(world.stack) if op.path == "/v1/alerts:bulk")
+        lines = _ndjson(*[_alert(f"J-{n}", 60 + n % 30) for n in range(8000)])
+        assert len(lines) > LIMIT
+
+        response = await _send(world, op, iter([lines]), JSON)
+
+        assert_problem(response, 415)
+
     @pytest.mark.parametrize(
         ("media", "content"),
         [
