@@ -27,6 +27,17 @@ def mask_resident_ids(text: str) -> str:
     return _RESIDENT_ID.sub(lambda m: m.group(1) + "********" + m.group(3), text)
 
 
+def mask_resident_ids_in(value: object) -> object:
+    """Mask resident IDs in every string of a JSON-like value (free text people type)."""
+    if isinstance(value, str):
+        return mask_resident_ids(value)
+    if isinstance(value, list):
+        return [mask_resident_ids_in(item) for item in value]
+    if isinstance(value, dict):
+        return {key: mask_resident_ids_in(item) for key, item in value.items()}
+    return value
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with service, correlation and causation ids."""
 

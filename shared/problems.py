@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.db import is_unavailable
+from shared.logs import mask_resident_ids_in
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://fangpin.example/problems/"
@@ -72,7 +73,10 @@ class DomainError(Exception):
             "detail_zh": self.detail_zh,
         }
         body.update(self.extensions)
-        return body
+        # A problem may repeat what the caller sent (a path, a receipt number they typed);
+        # resident IDs are masked there as everywhere else.
+        masked: dict[str, Any] = mask_resident_ids_in(body)  # type: ignore[assignment]
+        return masked
 
 
 class ValidationFailed(DomainError):
@@ -303,7 +307,9 @@ class FieldValueError(ValueError):
 def _problem(
     body: dict[str, Any], status: int, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return JSONResponse(
+        mask_resident_ids_in(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 def add_problem_handlers(app: FastAPI) -> None:

@@ -140,27 +140,36 @@ class JsonTextMiddleware:
 
     Python's decoder accepts both escapes and yields strings that PostgreSQL refuses (NUL)
     or that no UTF-8 encoder can write (half a surrogate pair): stored, published or echoed
-    in an answer they became 500s. Bodies are already bounded by BodyLimitMiddleware; only
-    those containing such an escape are decoded here, and the body is handed on unchanged.
+    in an answer they became 500s. It holds at most `limit` bytes (the general body limit):
+    a larger JSON-typed body can only be meant for a file upload route, which refuses it.
+    Only bodies containing such an escape are decoded, and the body is handed on unchanged.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
         self.app = app
+        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _is_json(scope):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
+        buffered: list[Message] = []
+        size = 0
         while True:
             message = await receive()
+            buffered.append(message)
             if message["type"] != "http.request":
-                await self.app(scope, _replay([message], receive), send)
+                await self.app(scope, _replay(buffered, receive), send)
                 return
-            chunks.append(message.get("body", b""))
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                # More than any JSON route takes (only file uploads have a larger limit, and
+                # they refuse a JSON media type): hand it on unread rather than hold it here.
+                await self.app(scope, _replay(buffered, receive), send)
+                return
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
+        body = b"".join(m.get("body", b"") for m in buffered)
         if _SUSPECT_ESCAPE.search(body):
             try:
                 value = json.loads(body)
@@ -175,8 +184,7 @@ class JsonTextMiddleware:
                 )
                 await response(scope, _noop_receive, send)
                 return
-        replayed: Message = {"type": "http.request", "body": body, "more_body": False}
-        await self.app(scope, _replay([replayed], receive), send)
+        await self.app(scope, _replay(buffered, receive), send)
 
 
 def _is_json(scope: Scope) -> bool:
@@ -272,7 +280,7 @@ def install_common(
     instrument(app, service)
     app.add_middleware(CorrelationMiddleware)
     # Inside the body limit, so it never buffers more than the limit allows.
-    app.add_middleware(JsonTextMiddleware)
+    app.add_middleware(JsonTextMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, exempt=body_limit_for)
     if settings.cors_origins:
         # Outermost, so preflights and every error answer carry the headers. Bearer tokens

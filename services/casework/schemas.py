@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.casework.measures import LabourCapacity, PlanItemStatus
 from services.casework.visits import VisitorRole
+from shared.logs import mask_resident_ids_in
 from shared.problems import FieldValueError
 
 # ------------------------------------------------------------------ shared parts
@@ -31,6 +32,13 @@ Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_resident_id_in_text(cls, v: Any) -> Any:
+        # Caseworkers type reasons, findings and notes; a resident ID typed there is masked
+        # before it reaches the history, the events or any answer (requests carry none).
+        return mask_resident_ids_in(v)
 
 
 class Guarantees(_Strict):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,9 +21,13 @@ from pydantic_core import InitErrorDetails
 
 from services.intake import validation
 from services.intake.catalogue import default_catalogue
+from shared.logs import mask_resident_ids, mask_resident_ids_in
 from shared.problems import FieldValueError
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# Text people type: a resident ID typed into it is masked before anything stores or sends
+# it (the ID fields themselves are validated, encrypted and hashed instead).
+FreeText = Annotated[str, AfterValidator(mask_resident_ids)]
 Money = Decimal
 
 
@@ -31,7 +36,7 @@ class PersonIn(BaseModel):
 
     model_config = _STRICT
 
-    name: str = Field(min_length=1, max_length=50, description="姓名")
+    name: FreeText = Field(min_length=1, max_length=50, description="姓名")
     id_number: str = Field(max_length=40, description="居民身份证号码（18位）")
     relation: str = Field(default="other", description="与申请人关系")
 
@@ -48,7 +53,7 @@ class ApplicantIn(BaseModel):
 
     model_config = _STRICT
 
-    name: str = Field(min_length=1, max_length=50, description="申请人姓名")
+    name: FreeText = Field(min_length=1, max_length=50, description="申请人姓名")
     id_number: str = Field(max_length=40, description="居民身份证号码（18位）")
     phone: str = Field(max_length=20, description="联系电话")
 
@@ -61,7 +66,7 @@ class ProxyIn(BaseModel):
 
     model_config = _STRICT
 
-    name: str = Field(min_length=1, max_length=50, description="代申报人姓名")
+    name: FreeText = Field(min_length=1, max_length=50, description="代申报人姓名")
     id_number: str = Field(max_length=40, description="代申报人身份证号码")
     phone: str = Field(max_length=20, description="代申报人电话")
     relation: str = Field(description="代申报人与申请人的关系，如 village_cadre（村干部）")
@@ -108,7 +113,7 @@ class DeclarationCreate(BaseModel):
         description="困难类型："
         + "、".join(f"{k}（{v}）" for k, v in validation.DIFFICULTY_TYPES.items()),
     )
-    description: str = Field(default="", max_length=2000, description="困难情况说明")
+    description: FreeText = Field(default="", max_length=2000, description="困难情况说明")
     income_last_12_months: Money | None = Field(
         default=None,
         ge=0,
@@ -278,7 +283,8 @@ class AlertCreate(BaseModel):
     @classmethod
     def _details(cls, v: dict[str, Any]) -> dict[str, Any]:
         validation.bounded_details(v)
-        return v
+        masked: dict[str, Any] = mask_resident_ids_in(v)  # type: ignore[assignment]
+        return masked
 
     @model_validator(mode="wrap")
     @classmethod
@@ -469,7 +475,7 @@ class ReportCreate(BaseModel):
     subject: PersonIn = Field(description="被排查户的户主或当事人")
     village_code: str
     difficulty_types: list[str] = Field(min_length=1, max_length=10)
-    description: str = Field(default="", max_length=2000)
+    description: FreeText = Field(default="", max_length=2000)
     income_last_12_months: Money | None = Field(
         default=None, ge=0, le=100_000_000, max_digits=14, decimal_places=2
     )

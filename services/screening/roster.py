@@ -1115,12 +1115,23 @@ def _csv_encoding(path: Path) -> str:
 
 def _csv_rows(path: Path) -> Generator[tuple[int, Sequence[object]], None, None]:
     encoding = _csv_encoding(path)
-    with path.open(encoding=encoding, newline="") as fh:
-        first = fh.readline()
-        delimiter = "\t" if "\t" in first and "," not in first else ","
-        fh.seek(0)
-        reader = csv.reader(fh, delimiter=delimiter)
-        yield from enumerate(reader, start=1)
+    try:
+        with path.open(encoding=encoding, newline="") as fh:
+            first = fh.readline()
+            delimiter = "\t" if "\t" in first and "," not in first else ","
+            fh.seek(0)
+            # NUL is never roster data (Excel cannot type it, XLSX cannot hold it) and
+            # PostgreSQL refuses it in text: it is dropped as the file is read.
+            lines = (line.replace("\x00", "") for line in fh)
+            reader = csv.reader(lines, delimiter=delimiter)
+            yield from enumerate(reader, start=1)
+    except UnicodeDecodeError:
+        # Neither UTF-8 nor GB18030: a file in some other encoding, or not text at all.
+        raise RosterFileError(
+            "file.encoding",
+            "文件编码无法识别，请以 UTF-8 或 GB18030（Excel 默认）保存 CSV",
+            "the file is neither UTF-8 nor GB18030 text; save the CSV as UTF-8",
+        ) from None
     yield -1, ()
 
 

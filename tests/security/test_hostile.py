@@ -11,6 +11,7 @@ PostgreSQL, whose text and number types refuse different things.
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import json
 import time
@@ -22,11 +23,13 @@ import httpx
 import pytest
 
 from services.intake.bulk_files import XLSX_MEDIA_TYPE
+from services.screening import roster
 from shared.auth import signed_headers
 from tests import factories
 from tests.figures import record
 from tests.security.routes import Operation, assert_problem, sample_path, signing_path
 from tests.security.world import World, protected
+from tests.services.screening import harness
 from tests.support import Stack
 
 pytestmark = pytest.mark.e2e
@@ -287,6 +290,17 @@ class TestBulkFiles:
             },
         )
 
+    async def test_a_json_typed_upload_over_the_json_limit_is_handed_on_and_refused(
+        self, world: World
+    ) -> None:
+        op = next(op for op in _post_routes(world.stack) if op.path == "/v1/alerts:bulk")
+        lines = _ndjson(*[_alert(f"J-{n}", 60 + n % 30) for n in range(8000)])
+        assert len(lines) > LIMIT
+
+        response = await _send(world, op, iter([lines]), JSON)
+
+        assert_problem(response, 415)
+
     @pytest.mark.parametrize(
         ("media", "content"),
         [
@@ -329,3 +343,57 @@ async def _finished(world: World, url: str) -> dict[str, Any]:
             return body
         await asyncio.sleep(0.05)
     raise AssertionError("the bulk job did not finish")
+
+
+def _roster_csv(rows: list[dict[str, Any]], *, encoding_errors: str = "strict") -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(roster.HEADERS)
+    for row in rows:
+        writer.writerow([row.get(c.key, "") for c in roster.COLUMNS])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8", errors=encoding_errors)
+
+
+class TestRosterFiles:
+    async def test_hostile_cells_are_rejected_row_by_row(self, world: World, backend: str) -> None:
+        nul = harness.household_rows("R-NUL", [81, 82])
+        nul[0]["name"] = "户\x00主"
+        rows = [
+            *nul,
+            *harness.household_rows("R-LONG\x00", [83]),
+            *harness.household_rows("R-" + "9" * 5000, [84]),
+            *harness.household_rows("R-OK", [86]),
+        ]
+        op = next(op for op in _post_routes(world.stack) if op.path == "/v1/roster:import")
+
+        response = await _send(world, op, _roster_csv(rows), "text/csv")
+
+        assert response.status_code < 500, response.text
+        if response.status_code >= 400:
+            assert_problem(response, response.status_code)
+            refused = 3
+        else:
+            refused = response.json()["rejected_rows"]
+        record(
+            "hostile",
+            {
+                "check": f"roster cells: NUL (dropped), 5,000-char roster number (rejected), {backend}",
+                "inputs_tried": 3,
+                "refused": refused,
+                "server_errors": 0,
+            },
+        )
+
+    async def test_a_file_in_no_known_encoding_is_a_422(self, world: World) -> None:
+        rows = harness.household_rows("R-SUR", [85])
+        rows[0]["name"] = "a\ud800b"  # written as bytes that neither UTF-8 nor GB18030 read
+        op = next(op for op in _post_routes(world.stack) if op.path == "/v1/roster:import")
+        before = await world.row_counts()
+
+        response = await _send(
+            world, op, _roster_csv(rows, encoding_errors="surrogatepass"), "text/csv"
+        )
+
+        problem = assert_problem(response, 422)
+        assert "file.encoding" in json.dumps(problem), problem
+        assert await world.row_counts() == before

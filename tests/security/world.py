@@ -36,7 +36,7 @@ POLICY = json.loads(
 )
 
 # Routes open to fewer roles than every caseworker who reads cases (village, township,
-# county officers and the admin). The department liaison is handled on its own below.
+# county officers and the admin). The department liaison has its own list (routes.py).
 LIMITED_ROLES: dict[tuple[str, str, str], set[str]] = {
     ("intake", "POST", "/v1/reports"): {"village_officer", "township_officer", "county_officer"},
     ("screening", "POST", "/v1/roster:import"): {"county_officer", "admin"},
@@ -64,9 +64,10 @@ class World:
         self.markers: list[str] = []
 
     async def seed(self) -> None:
+        """File the declaration, run the workers, and note the ids it produced."""
         stack = self.stack
         mp = stack.client("miniprogram")
-        body = factories.declaration(applicant={**factories.declaration()["applicant"]})
+        body = factories.declaration()
         filed = await stack.signed("POST", "/v1/declarations", mp, body)
         assert filed.status_code == 202, filed.text
         await stack.pump()
@@ -97,6 +98,7 @@ class World:
         ] + [body["applicant"]["name"]]
 
     def token(self, role: str, region: str, department: str | None = None) -> str:
+        """A fresh caseworker JWT for any role and region (the demo has no liaison)."""
         return issue_token(
             self.stack.secrets.jwt_secret,
             sub=f"{role}-{region}",
