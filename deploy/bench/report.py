@@ -341,6 +341,14 @@ def markdown(results: dict[str, Any], notes: dict[str, str]) -> str:
         "- versions: "
         + ", ".join(f"{k} {v}" for k, v in mach["versions"].items())
         + f"; {results.get('postgres', 'PostgreSQL ?')}",
+    ]
+    for rerun in results.get("reruns", []):
+        lines.append(
+            f"- re-run of {', '.join(rerun['scenarios'])}: commit `{rerun['commit']}`, "
+            f"{rerun['started_at']} → {rerun['finished_at']}, load average "
+            f"{rerun['loadavg_start']} → {rerun['loadavg_end']} (its own limits are in the JSON)"
+        )
+    lines += [
         "",
         "## Goals",
         "",

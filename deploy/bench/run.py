@@ -303,7 +303,7 @@ async def run(
                     servers,
                     var,
                     cases=sizes.s5_cases,
-                    repeats=sizes.repeats,
+                    repeats=max(2, sizes.repeats),
                     rate=sizes.s5_rate,
                     seconds=sizes.s5_seconds,
                 )
@@ -358,6 +358,31 @@ async def run(
     results["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def merge(previous: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+    """Replace the re-run scenarios of an earlier full run, keeping its limits; the page
+    lists every re-run with its own commit, time and load."""
+    names = set(rerun["scenarios"])
+    merged = dict(previous)
+    merged["scenarios"] = {**previous["scenarios"], **rerun["scenarios"]}
+    merged["failures"] = [
+        f for f in previous["failures"] if f.split(":")[0].split()[0] not in names
+    ] + rerun["failures"]
+    merged["reruns"] = [
+        *previous.get("reruns", []),
+        {
+            "scenarios": sorted(names),
+            "commit": rerun["commit"],
+            "started_at": rerun["started_at"],
+            "finished_at": rerun["finished_at"],
+            "loadavg_start": rerun["loadavg_start"],
+            "loadavg_end": rerun["loadavg_end"],
+            "limits_of_that_run": {k: v for k, v in rerun["limits"].items() if k != "raw"},
+        },
+    ]
+    merged["goals"] = report.as_dicts(report.goals(merged))
+    return merged
 
 
 def write(results: dict[str, Any], out_json: Path, out_md: Path | None) -> None:
