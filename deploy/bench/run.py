@@ -318,6 +318,7 @@ async def run(
                                 "sweep_query_ms": lambda x: x["sweep_query_ms"],
                                 "breached": lambda x: x["breached"],
                                 "transition_p99_ms": lambda x: x["transitions"]["p99"],
+                                "transition_errors": lambda x: x["transitions"]["errors"],
                             },
                         ),
                         "cases": out["cases"],
