@@ -387,6 +387,8 @@ def merge(previous: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
             "limits_of_that_run": own_limits,
         },
     ]
+    if "profile" in rerun:
+        merged["profile"] = {**rerun["profile"], "commit": rerun["commit"]}
     merged["goals"] = report.as_dicts(report.goals(merged))
     return merged
 
