@@ -385,7 +385,7 @@ def markdown(results: dict[str, Any], notes: dict[str, str]) -> str:
         )
     lines += [
         "",
-        "## Raw limits (same run)",
+        "## Raw limits (main run; a re-run lists its own above)",
         "",
         "| limit | how | value |",
         "|---|---|---|",
@@ -410,7 +410,8 @@ def markdown(results: dict[str, Any], notes: dict[str, str]) -> str:
     if profile:
         b, a = profile["before"], profile["after"]
         lines += [
-            "## Before and after the fix (same run, S1 shape)",
+            "## Before and after the fix (one run, S1 shape"
+            + (f", commit `{profile['commit']}`)" if "commit" in profile else ")"),
             "",
             "| consumer transaction | alerts | push → all cases | alerts/s | duplicates | lost |",
             "|---|---|---|---|---|---|",
