@@ -323,6 +323,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             var=Path(args.var) / "bench",
         )
     )
+    if args.update:
+        previous = json.loads(out_json.read_text(encoding="utf-8"))
+        results = bench_run.merge(previous, results)
     bench_run.write(results, out_json, out_md)
     for goal in results["goals"]:
         mark = "met " if goal["met"] else "MISS"
@@ -406,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--no-markdown", action="store_true")
     ben.add_argument(
         "--render", action="store_true", help="only rewrite the markdown from the JSON"
+    )
+    ben.add_argument(
+        "--update",
+        action="store_true",
+        help="replace only the scenarios run now in the existing JSON (a re-run is listed)",
     )
     ben.add_argument("--var", default="var")
     ben.set_defaults(func=cmd_bench)

@@ -12,6 +12,11 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+# uvicorn closes a keep-alive connection idle for 5 s; one idle longer is not reused, or the
+# request sent on it would fail through no fault of the server.
+MAX_IDLE_SECONDS = 4.0
 
 
 @dataclass
@@ -24,18 +29,27 @@ class LoadResult:
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # exception name → count
 
     @property
     def rate(self) -> float:
         """Successful requests per second."""
         return self.ok / self.seconds if self.seconds else 0.0
 
-    def summary(self) -> dict[str, float | int]:
-        """Rate, counts and latency percentiles."""
+    def fail(self, exc: BaseException) -> None:
+        """Count a request that got no answer."""
+        self.errors += 1
+        name = type(exc).__name__
+        self.failures[name] = self.failures.get(name, 0) + 1
+
+    def summary(self) -> dict[str, Any]:
+        """Rate, counts, answers by status, failures and latency percentiles."""
         return {
             "sent": self.sent,
             "ok": self.ok,
             "errors": self.errors,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "failures": dict(self.failures),
             "seconds": round(self.seconds, 3),
             "rate": round(self.rate, 1),
             **percentiles(self.latencies_ms),
@@ -116,8 +130,8 @@ async def closed_loop(
                 result.sent += 1
                 try:
                     status, _ = await conn.send(request)
-                except (OSError, asyncio.IncompleteReadError):
-                    result.errors += 1
+                except (OSError, asyncio.IncompleteReadError) as exc:
+                    result.fail(exc)
                     conn.close()
                     conn = await Connection.open(port)
                     continue
@@ -141,7 +155,7 @@ async def open_loop(
 ) -> LoadResult:
     """Send at a fixed rate whatever the server does; latency from the scheduled send time."""
     result = LoadResult()
-    idle: list[Connection] = []
+    idle: list[tuple[Connection, float]] = []
     opened = 0
     slots = asyncio.Semaphore(max_connections)
     total = int(rate * seconds)
@@ -152,19 +166,24 @@ async def open_loop(
     async def one(request: bytes, scheduled: float) -> None:
         nonlocal opened
         async with slots:
-            if idle:
-                conn = idle.pop()
-            else:
+            conn = None
+            while idle:
+                candidate, last_used = idle.pop()
+                if time.perf_counter() - last_used < MAX_IDLE_SECONDS:
+                    conn = candidate
+                    break
+                candidate.close()
+            if conn is None:
                 opened += 1
                 conn = await Connection.open(port)
             try:
                 status, _ = await conn.send(request)
-            except (OSError, asyncio.IncompleteReadError):
-                result.errors += 1
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                result.fail(exc)
                 conn.close()
                 return
             _record(result, status, scheduled)
-            idle.append(conn)
+            idle.append((conn, time.perf_counter()))
 
     for i, request in enumerate(requests):
         scheduled = t0 + i / rate
@@ -175,6 +194,6 @@ async def open_loop(
         tasks.append(asyncio.create_task(one(request, scheduled)))
     await asyncio.gather(*tasks)
     result.seconds = time.perf_counter() - t0
-    for conn in idle:
+    for conn, _ in idle:
         conn.close()
     return result

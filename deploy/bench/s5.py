@@ -93,8 +93,8 @@ async def _pull_next_due(stack: Stack, count: int) -> None:
     await stack.scalar(
         "casework",
         """
-        UPDATE case_deadline SET due_date = $1,
-               due_at = ($1 + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'
+        UPDATE case_deadline SET due_date = $1::date,
+               due_at = ($1::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'
         WHERE id IN (SELECT id FROM case_deadline
                      WHERE met_at IS NULL AND breached_at IS NULL AND paused_at IS NULL
                        AND closed_at IS NULL ORDER BY due_at LIMIT $2)

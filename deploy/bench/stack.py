@@ -124,6 +124,8 @@ class Servers:
 
 def bench_credentials(path: Path, jwt_secret: str) -> dict[str, Any]:
     """Write demo credentials whose machine clients have no practical rate limit."""
+    # Never reuse a file from an earlier run: its tokens were signed with another secret.
+    path.unlink(missing_ok=True)
     data = write_demo_credentials(path, jwt_secret, SystemClock().now())
     for client in data["clients"]:
         client["rate_per_minute"] = UNLIMITED_RATE

@@ -91,15 +91,24 @@ class ConsumerRunner:
         where retries, outage waits and dead-lettering apply to the one record at fault.
         """
         work: list[tuple[ReceivedMessage, EventEnvelope[Any], Handler]] = []
+        ignored = 0
         for msg in messages:
             try:
                 envelope = decode(msg.value)
-            except (UnknownEventType, PoisonMessage):
-                return False
+            except UnknownEventType:
+                ignored += 1
+                continue
+            except PoisonMessage:
+                return False  # the record-by-record path dead-letters it
             handler = self._handlers.get((envelope.event_type, envelope.schema_version))
             if handler is None:
-                return False
+                # Events of the topic this group does not handle are skipped, as one by one.
+                ignored += 1
+                continue
             work.append((msg, envelope, handler))
+        if not work:
+            EVENTS_PROCESSED.labels(self.group, "ignored").inc(ignored)
+            return True
         outcomes: list[str] = []
         try:
             async with self._sessionmaker() as session, session.begin():
@@ -135,6 +144,8 @@ class ConsumerRunner:
             return False
         for outcome in outcomes:
             EVENTS_PROCESSED.labels(self.group, outcome).inc()
+        if ignored:
+            EVENTS_PROCESSED.labels(self.group, "ignored").inc(ignored)
         return True
 
     async def _process_one(self, msg: ReceivedMessage) -> None:

@@ -256,3 +256,42 @@ class TestBatchTransaction:
         assert await _rows(engine) == 4
         assert bus.records("screening.dlq") == []
         await engine.dispose()
+
+    async def test_events_nobody_handles_do_not_break_the_batch(
+        self, db_urls: dict[str, str], backend: str
+    ) -> None:
+        bus, handler = InMemoryBus(), Recorder()
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        unknown = OutgoingMessage(
+            topic="intake.events", key=b"k", value=b'{"event_type":"x.y","schema_version":1}'
+        )
+        await bus.append([_record(1), unknown, _record(2), _record(3)])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        assert handler.calls == 3  # applied once each, in one transaction (no replay)
+        assert await _rows(engine) == 3
+        assert bus.records("screening.dlq") == []
+        await engine.dispose()
+
+    async def test_a_failure_mid_batch_replays_record_by_record(
+        self, db_urls: dict[str, str], backend: str
+    ) -> None:
+        # The second call fails once: the batch rolls back whole, then each record is
+        # applied in its own transaction; nothing is doubled and nothing is dead-lettered.
+        bus, handler = InMemoryBus(), Recorder()
+        original = handler.__call__
+        calls = {"n": 0}
+
+        async def flaky(session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise TimeoutError("once")
+            await original(session, envelope)
+
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus)
+        runner._handlers = {("intake.alert_received", 1): flaky}
+        await bus.append([_record(1), _record(2), _record(3)])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        assert await _rows(engine) == 3
+        assert bus.records("screening.dlq") == []
+        assert calls["n"] == 2 + 3  # two in the failed batch, then three one by one
+        await engine.dispose()
