@@ -373,7 +373,9 @@ def apply_pauses(
         elif unit == "working_days":
             owed = calendar.working_days_between(start - timedelta(days=1), result)
             if owed > 0:
-                result = calendar.add_working_days(end, owed)
+                # A due day that is not itself a working day (after a calendar-day extension)
+                # must not move earlier because a pause over rest days "used up" nothing.
+                result = max(result, calendar.add_working_days(end, owed))
         else:
             raise ValueError(f"cannot pause a {unit!r} deadline")
     return result

@@ -124,6 +124,15 @@ class TestApplyPauses:
 
         assert moved >= due
 
+    def test_a_rest_day_pause_before_a_rest_day_due_keeps_the_due_day(self) -> None:
+        # Found by the property above: Sunday 26 May paused, due Saturday 1 June 2024 (a
+        # calendar-day extension can end on a rest day); it used to come back as 31 May.
+        sunday = date(2024, 5, 26)
+
+        assert apply_pauses(date(2024, 6, 1), [(sunday, sunday)], "working_days", CALENDAR) == (
+            date(2024, 6, 1)
+        )
+
 
 class TestExtend:
     @given(due=OFFICIAL, a=st.integers(0, 20), b=st.integers(0, 20))
