@@ -118,18 +118,7 @@ class ConsumerRunner:
                         causation_id.set(str(envelope.event_id)),
                     )
                     try:
-                        fresh = await claim(
-                            session,
-                            self._inbox,
-                            consumer=self.group,
-                            event_id=envelope.event_id,
-                            topic=msg.topic,
-                            partition=msg.partition,
-                            offset=msg.offset,
-                            now=self._clock.now(),
-                        )
-                        if fresh:
-                            await handler(session, envelope)
+                        fresh = await self._apply(session, msg, envelope, handler)
                     finally:
                         correlation_id.reset(tokens[0])
                         causation_id.reset(tokens[1])
@@ -171,6 +160,28 @@ class ConsumerRunner:
             correlation_id.reset(tokens[0])
             causation_id.reset(tokens[1])
 
+    async def _apply(
+        self,
+        session: AsyncSession,
+        msg: ReceivedMessage,
+        envelope: EventEnvelope[Any],
+        handler: Handler,
+    ) -> bool:
+        """Claim the event in the inbox and run its handler; False when already applied."""
+        fresh = await claim(
+            session,
+            self._inbox,
+            consumer=self.group,
+            event_id=envelope.event_id,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            now=self._clock.now(),
+        )
+        if fresh:
+            await handler(session, envelope)
+        return fresh
+
     async def _apply_with_retry(
         self, msg: ReceivedMessage, envelope: EventEnvelope[Any], handler: Handler
     ) -> None:
@@ -180,18 +191,7 @@ class ConsumerRunner:
             attempt += 1
             try:
                 async with self._sessionmaker() as session, session.begin():
-                    fresh = await claim(
-                        session,
-                        self._inbox,
-                        consumer=self.group,
-                        event_id=envelope.event_id,
-                        topic=msg.topic,
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        now=self._clock.now(),
-                    )
-                    if fresh:
-                        await handler(session, envelope)
+                    fresh = await self._apply(session, msg, envelope, handler)
                 EVENTS_PROCESSED.labels(self.group, "applied" if fresh else "duplicate").inc()
                 return
             except Exception as exc:
