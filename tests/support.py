@@ -10,19 +10,23 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from deploy.demo import write_demo_credentials
 from services.casework import app as casework_app
 from services.casework import worker as casework_worker
+from services.casework.models import metadata as casework_metadata
 from services.casework.service import CaseworkContext
 from services.casework.settings import CaseworkSettings
 from services.casework.sweeper import DeadlineSweeper
 from services.intake import app as intake_app
 from services.intake import worker as intake_worker
+from services.intake.models import metadata as intake_metadata
 from services.intake.settings import IntakeSettings
 from services.screening import app as screening_app
 from services.screening import worker as screening_worker
+from services.screening.models import metadata as screening_metadata
 from services.screening.settings import ScreeningSettings
 from shared.auth import ClientRegistry, signed_headers
 from shared.clock import FrozenClock
@@ -34,6 +38,12 @@ from shared.messaging.outbox import OutboxRelay
 from shared.secrets import Secrets
 from shared.settings import ConsumerSettings, DatabaseSettings, RelaySettings
 from shared.worker import WorkerSpec
+
+METADATA: dict[str, MetaData] = {
+    "intake": intake_metadata,
+    "screening": screening_metadata,
+    "casework": casework_metadata,
+}
 
 
 class Stack:
@@ -151,6 +161,33 @@ class Stack:
             batch_size=1000,
         )
         return await sweeper.sweep_once()
+
+    async def database_text(self, service: str) -> dict[str, list[str]]:
+        """Return every value of every row of every table of one service, as text per table."""
+        out: dict[str, list[str]] = {}
+        metadata = METADATA[service]
+        async with self.sessionmakers[service]() as session:
+            for table in metadata.sorted_tables:
+                texts = out.setdefault(table.name, [])
+                for row in (await session.execute(select(table))).all():
+                    texts.extend(
+                        json.dumps(value, ensure_ascii=False, default=str)
+                        if isinstance(value, dict | list)
+                        else str(value)
+                        for value in row
+                        if value is not None
+                    )
+        return out
+
+    def bus_text(self) -> list[str]:
+        """Return key, value and headers of every record on every topic of the bus."""
+        out: list[str] = []
+        for topic in sorted({topic for topic, _partition in self.bus._logs}):
+            for record in self.bus.records(topic):
+                out.append(record.value.decode("utf-8", errors="replace"))
+                out.append((record.key or b"").decode("utf-8", errors="replace"))
+                out.extend(v.decode("utf-8", errors="replace") for _k, v in record.headers)
+        return out
 
     def client(self, kind: str, department: str | None = None) -> dict[str, Any]:
         """Return a demo machine client's credentials."""

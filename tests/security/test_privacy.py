@@ -9,64 +9,23 @@ after requests that carry resident IDs where they do not belong (free text, quer
 
 from __future__ import annotations
 
-import json
 import logging
 
 import httpx
 import pytest
-from sqlalchemy import select
 
-from services.casework.models import metadata as casework_metadata
-from services.intake.models import metadata as intake_metadata
-from services.screening.models import metadata as screening_metadata
 from shared.clock import today_in_china
 from shared.logs import JsonFormatter, mask_resident_ids
 from tests import factories
 from tests.figures import record
 from tests.security.world import HOME, World, visible_text
-from tests.support import Stack
 
 pytestmark = pytest.mark.e2e
-
-METADATA = {
-    "intake": intake_metadata,
-    "screening": screening_metadata,
-    "casework": casework_metadata,
-}
 
 
 def _forms(number: str) -> list[str]:
     """The spellings a leak could take: the number, lower-cased, and its unmasked tail."""
     return [number, number.lower(), number[6:]]
-
-
-async def _database_text(stack: Stack) -> dict[str, list[str]]:
-    """Every value of every row of every table of the three databases, as text."""
-    out: dict[str, list[str]] = {}
-    for service, metadata in METADATA.items():
-        async with stack.sessionmakers[service]() as session:
-            for table in metadata.sorted_tables:
-                texts = out.setdefault(f"{service}.{table.name}", [])
-                for row in (await session.execute(select(table))).all():
-                    for value in row:
-                        if value is None:
-                            continue
-                        texts.append(
-                            json.dumps(value, ensure_ascii=False, default=str)
-                            if isinstance(value, dict | list)
-                            else str(value)
-                        )
-    return out
-
-
-def _bus_text(stack: Stack) -> list[str]:
-    out: list[str] = []
-    for topic in sorted({topic for topic, _partition in stack.bus._logs}):
-        for message in stack.bus.records(topic):
-            out.append(message.value.decode("utf-8", errors="replace"))
-            out.append((message.key or b"").decode("utf-8", errors="replace"))
-            out.extend(v.decode("utf-8", errors="replace") for _k, v in message.headers)
-    return out
 
 
 class TestNoResidentIdInClear:
@@ -183,10 +142,14 @@ class TestNoResidentIdInClear:
         assert all(r.status_code >= 400 for r in refusals[2:]), [r.text for r in refusals]
         answers += refusals
 
-        tables = await _database_text(stack)
+        tables = {
+            f"{service}.{table}": texts
+            for service in ("intake", "screening", "casework")
+            for table, texts in (await stack.database_text(service)).items()
+        }
         places: dict[str, list[str]] = {
             **{f"table {name}": texts for name, texts in tables.items()},
-            "bus": _bus_text(stack),
+            "bus": stack.bus_text(),
             # What reaches the log stream: every record, any library's, as the services'
             # formatter writes it (it masks as a last defence) ...
             "logs as written": [JsonFormatter("test").format(r) for r in caplog.records],

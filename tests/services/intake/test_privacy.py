@@ -9,9 +9,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, String, Text, select
 
-from services.intake.models import metadata
 from shared.clock import today_in_china
 from tests import factories
 from tests.support import Stack
@@ -32,36 +30,6 @@ async def _wait_for_job(stack: Stack, client: dict[str, Any], job_id: str) -> di
             return body
         await asyncio.sleep(0.05)
     raise AssertionError("the bulk job did not finish")
-
-
-async def _intake_text(stack: Stack) -> list[str]:
-    """Return every text and JSON value in every intake table, as text."""
-    out: list[str] = []
-    async with stack.sessionmakers["intake"]() as session:
-        for table in metadata.sorted_tables:
-            columns = [
-                c for c in table.columns if isinstance(c.type, String | Text | JSON)
-            ] or list(table.columns)
-            for row in (await session.execute(select(*columns))).all():
-                for value in row:
-                    if value is not None:
-                        out.append(
-                            json.dumps(value, ensure_ascii=False, default=str)
-                            if isinstance(value, dict | list)
-                            else str(value)
-                        )
-    return out
-
-
-def _bus_text(stack: Stack) -> list[str]:
-    """Return key, value and headers of every record on every topic of the bus."""
-    out: list[str] = []
-    for topic in sorted({topic for topic, _partition in stack.bus._logs}):
-        for record in stack.bus.records(topic):
-            out.append(record.value.decode("utf-8", errors="replace"))
-            out.append((record.key or b"").decode("utf-8", errors="replace"))
-            out.extend(v.decode("utf-8", errors="replace") for _k, v in record.headers)
-    return out
 
 
 class TestPrivacy:
@@ -137,8 +105,10 @@ class TestPrivacy:
         await stack.pump()
 
         places = {
-            "intake database": await _intake_text(stack),
-            "bus": _bus_text(stack),
+            "intake database": [
+                text for texts in (await stack.database_text("intake")).values() for text in texts
+            ],
+            "bus": stack.bus_text(),
             "logs": [r.getMessage() for r in caplog.records]
             + [str(r.args) for r in caplog.records]
             + [caplog.text],
