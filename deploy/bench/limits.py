@@ -83,6 +83,29 @@ def alert_rows(stack: Stack, count: int) -> list[dict[str, Any]]:
     return [p.row | {"_value": p.outbox_row["value"]} for p in rows]
 
 
+async def consume_all(stack: Stack, topic: str, total: int) -> float:
+    """Read `total` records of a topic from the start with a fresh group; return the seconds."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=stack.servers.kafka,
+        group_id=f"limit-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        got = 0
+        started = time.perf_counter()
+        while got < total:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+            got += sum(len(rs) for rs in batches.values())
+            if time.perf_counter() - started > 300:
+                raise TimeoutError("raw consume did not finish")
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
 async def kafka_produce_consume(stack: Stack, values: list[bytes]) -> dict[str, Any]:
     """Produce the values to a fresh topic, then consume them all back."""
     topic = stack.namespace + "intake.events"
@@ -101,25 +124,7 @@ async def kafka_produce_consume(stack: Stack, values: list[bytes]) -> dict[str, 
         produce_s = time.perf_counter() - started
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=stack.servers.kafka,
-        group_id=f"limit-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        got = 0
-        started = time.perf_counter()
-        while got < len(values):
-            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
-            got += sum(len(rs) for rs in batches.values())
-            if time.perf_counter() - started > 300:
-                raise TimeoutError("raw consume did not finish")
-        consume_s = time.perf_counter() - started
-    finally:
-        await consumer.stop()
+    consume_s = await consume_all(stack, topic, len(values))
     size = sum(len(v) for v in values) / len(values)
     return {
         "produce": {

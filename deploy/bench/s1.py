@@ -43,17 +43,7 @@ async def run_once(servers: Servers, var: Any, *, alerts: int, tag: str) -> dict
 
         await stack.wait_for("every alert scored", all_scored, seconds=3600, poll=0.5)
         scored_s = time.perf_counter() - started
-        expected = int(
-            await stack.scalar(
-                "screening",
-                "SELECT count(DISTINCT household_id) FROM risk_assessment WHERE opens_case",
-            )
-        )
-
-        async def all_cases() -> bool:
-            return int(await stack.scalar("casework", 'SELECT count(*) FROM "case"')) >= expected
-
-        await stack.wait_for("every case opened", all_cases, seconds=3600, poll=0.5)
+        expected = await stack.wait_for_cases(poll=0.5)
         total_s = time.perf_counter() - started
         cases = int(await stack.scalar("casework", 'SELECT count(*) FROM "case"'))
         households = int(

@@ -13,9 +13,10 @@ import uuid
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from deploy.bench import data
+from deploy.bench.limits import consume_all
 from deploy.bench.stack import Servers, Stack, cpu_seconds, rss_kib
 from shared.pii import generate_key_b64
 from shared.secrets import Secrets
@@ -35,26 +36,6 @@ async def _produce(stack: Stack, records: list[tuple[bytes, bytes]]) -> float:
     finally:
         await producer.stop()
     return time.perf_counter() - started
-
-
-async def _raw_consume(stack: Stack, total: int) -> float:
-    consumer = AIOKafkaConsumer(
-        stack.namespace + "intake.events",
-        bootstrap_servers=stack.servers.kafka,
-        group_id=f"raw-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        got = 0
-        started = time.perf_counter()
-        while got < total:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
-            got += sum(len(rs) for rs in batches.values())
-        return time.perf_counter() - started
-    finally:
-        await consumer.stop()
 
 
 async def registry_template(
@@ -102,7 +83,7 @@ async def run_once(
         cipher = stack.secrets.cipher()
         records = data.alert_envelopes(cipher, list(range(alerts)))
         produce_s = await _produce(stack, records)
-        raw_s = await _raw_consume(stack, alerts)
+        raw_s = await consume_all(stack, stack.namespace + "intake.events", alerts)
         raw_rate = alerts / raw_s
         stack.start_worker("screening")
         pid = stack.procs["screening-worker"].pid

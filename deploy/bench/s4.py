@@ -77,17 +77,7 @@ async def run_once(
             return int(n) >= stored
 
         await stack.wait_for("every alert scored", all_scored, seconds=3600, poll=0.25)
-        expected = int(
-            await stack.scalar(
-                "screening",
-                "SELECT count(DISTINCT household_id) FROM risk_assessment WHERE opens_case",
-            )
-        )
-
-        async def all_cases() -> bool:
-            return int(await stack.scalar("casework", 'SELECT count(*) FROM "case"')) >= expected
-
-        await stack.wait_for("every case opened", all_cases, seconds=3600, poll=0.25)
+        expected = await stack.wait_for_cases(poll=0.25)
         drained_after = time.perf_counter() - burst_ended
         await asyncio.sleep(2)  # anything redelivered twice would land now
         received = {

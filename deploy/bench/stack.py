@@ -309,6 +309,24 @@ class Stack:
         pool = await self.pool(service)
         return await pool.fetchval(sql, *args)
 
+    async def wait_for_cases(self, poll: float) -> int:
+        """Wait until casework has a case for every household screening said needs one.
+
+        Return that number of households (the cases expected).
+        """
+        expected = int(
+            await self.scalar(
+                "screening",
+                "SELECT count(DISTINCT household_id) FROM risk_assessment WHERE opens_case",
+            )
+        )
+
+        async def all_cases() -> bool:
+            return int(await self.scalar("casework", 'SELECT count(*) FROM "case"')) >= expected
+
+        await self.wait_for("every case opened", all_cases, seconds=3600, poll=poll)
+        return expected
+
     async def wait_for(
         self, what: str, check: Callable[[], Awaitable[bool]], seconds: float, poll: float = 0.25
     ) -> float:
