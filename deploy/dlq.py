@@ -238,6 +238,22 @@ class ReplayResult:
     skipped: int
 
 
+async def republish(settings: KafkaSettings, records: list[DeadLetter]) -> int:
+    """Send dead letters back to their original topics; return how many were sent.
+
+    Returns once the broker acknowledged every one; records without an original topic
+    header are left out.
+    """
+    messages = [m for m in (r.replay_message() for r in records) if m is not None]
+    publisher = KafkaPublisher(settings)
+    await publisher.start()
+    try:
+        await publisher.publish_batch(messages)
+    finally:
+        await publisher.stop()
+    return len(messages)
+
+
 async def replay_dead_letters(settings: KafkaSettings, name: str) -> ReplayResult:
     """Republish what was not replayed yet, then commit the replay position."""
     topic = dlq_topic_of(name)
@@ -245,17 +261,11 @@ async def replay_dead_letters(settings: KafkaSettings, name: str) -> ReplayResul
         records = await dlq.read(await dlq.replayed_up_to())
         if not records:
             return ReplayResult(0, 0)
-        messages = [m for m in (r.replay_message() for r in records) if m is not None]
-        publisher = KafkaPublisher(settings)
-        await publisher.start()
-        try:
-            # publish_batch returns only once the broker acknowledged every record; the
-            # position moves after that, never before.
-            await publisher.publish_batch(messages)
-        finally:
-            await publisher.stop()
+        # republish returns only once the broker acknowledged every record; the position
+        # moves after that, never before.
+        republished = await republish(settings, records)
         await dlq.mark_replayed(records)
-    return ReplayResult(republished=len(messages), skipped=len(records) - len(messages))
+    return ReplayResult(republished=republished, skipped=len(records) - republished)
 
 
 def _tp(settings: KafkaSettings, topic: str, partition: int) -> TopicPartition:

@@ -227,15 +227,8 @@ class TestReplay:
 
 async def _republish_raw(settings: KafkaSettings) -> int:
     """Send the dead letter to its original topic again, bypassing the replay position."""
-    from deploy.dlq import DeadLetterTopic
+    from deploy.dlq import DeadLetterTopic, republish
 
     async with DeadLetterTopic(settings, "screening.dlq") as dlq:
         records = await dlq.read({})
-    messages = [m for m in (r.replay_message() for r in records) if m is not None]
-    publisher = KafkaPublisher(settings)
-    await publisher.start()
-    try:
-        await publisher.publish_batch(messages)
-    finally:
-        await publisher.stop()
-    return len(messages)
+    return await republish(settings, records)
