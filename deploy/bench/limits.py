@@ -20,7 +20,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from deploy.bench import bare, data, load
-from deploy.bench.stack import Stack, free_port, spawn, wait_http
+from deploy.bench.stack import Stack, wait_http
+from deploy.children import free_port, spawn
 from services.intake import schemas
 from services.intake import service as intake_service
 from services.intake.catalogue import default_catalogue

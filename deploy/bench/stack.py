@@ -12,10 +12,7 @@ import asyncio
 import json
 import os
 import secrets as pysecrets
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,6 +24,7 @@ from typing import Any
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from deploy.children import Children, free_port
 from deploy.demo import write_demo_credentials
 from deploy.migrate import SERVICES, migrate
 from services.intake.catalogue import default_catalogue
@@ -40,13 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 6
 # Bench clients are not rate limited: the limiter would measure itself, not the service.
 UNLIMITED_RATE = 100_000_000
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
@@ -68,12 +59,6 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start `python ARGS` from the repository root, output appended to log."""
-    out = open(log, "ab")  # noqa: SIM115 - kept open for the child
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=out)
 
 
 @dataclass
@@ -148,7 +133,7 @@ def bench_credentials(path: Path, jwt_secret: str) -> dict[str, Any]:
     return data
 
 
-class Stack:
+class Stack(Children):
     """One scenario's databases, topics and processes."""
 
     def __init__(
@@ -160,9 +145,9 @@ class Stack:
         templates: dict[str, str] | None = None,
         secrets: Secrets | None = None,
     ) -> None:
+        super().__init__(var / name)
         self.servers = servers
         self.templates = {**servers.templates, **(templates or {})}
-        self.var = var / name
         self.var.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.namespace = f"b{uuid.uuid4().hex[:8]}."
@@ -171,7 +156,6 @@ class Stack:
             generate_key_b64(), generate_key_b64(), pysecrets.token_hex(16)
         )
         self.creds: dict[str, Any] = {}
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.api_port = 0
         self._pools: dict[str, asyncpg.Pool] = {}
 
@@ -248,9 +232,7 @@ class Stack:
         return env
 
     def _spawn(self, key: str, args: list[str]) -> None:
-        self.procs[key] = spawn(
-            ["-m", "deploy.cli", *args], self.var / f"{key}.log", env=self.env()
-        )
+        self.spawn_cli(key, args, self.env())
 
     def start_worker(self, service: str) -> None:
         """Start `fangpin worker <service>`."""
@@ -262,37 +244,6 @@ class Stack:
         self._spawn(f"{service}-api", ["serve", service, "--port", str(self.api_port)])
         await wait_http(self.api_port, self.procs[f"{service}-api"], self.logs)
         return f"http://127.0.0.1:{self.api_port}"
-
-    def kill(self, key: str) -> None:
-        """SIGKILL a child (a crash, not a shutdown)."""
-        proc = self.procs.pop(key)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        """SIGTERM every child and wait for it."""
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        self.procs.clear()
-
-    def logs(self) -> str:
-        """The tail of every child's log (for failures)."""
-        return "\n".join(
-            f"--- {p.name}\n" + p.read_text(errors="replace")[-2000:]
-            for p in sorted(self.var.glob("*.log"))
-        )
-
-    def check_alive(self) -> None:
-        """Raise if a child has exited."""
-        for key, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{key} exited ({proc.returncode})\n{self.logs()}")
 
     # ---------------------------------------------------------------- databases
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from deploy.children import Children, free_port
 from deploy.demo import write_demo_credentials
 from deploy.dlq import list_dead_letters, partitions_of
 from deploy.migrate import SERVICES
@@ -76,22 +74,16 @@ def servers(command: str) -> float:
     return time.monotonic() - started
 
 
-def free_port() -> int:
-    """Return a TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Pipeline:
+class Pipeline(Children):
     """Worker processes (and optionally the intake API) of one test, with its databases."""
 
+    failure = AssertionError
+
     def __init__(self, urls: dict[str, str], secrets: Secrets, var: Path, namespace: str) -> None:
+        super().__init__(var)
         self.urls = urls
         self.secrets = secrets
-        self.var = var
         self.namespace = namespace
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.engines: dict[str, AsyncEngine] = {
             s: create_engine(DatabaseSettings(url=u)) for s, u in urls.items()
         }
@@ -119,24 +111,11 @@ class Pipeline:
         return env
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        log = open(self.var / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", *args],
-            cwd=ROOT,
-            env=self.env(),
-            stdout=log,
-            stderr=log,
-        )
+        self.spawn_cli(name, args, self.env())
 
     def start(self, service: str) -> None:
         """Start a service's worker process."""
         self._spawn(service, ["worker", service])
-
-    def kill(self, service: str) -> None:
-        """SIGKILL a worker: no shutdown code runs, as in a crash."""
-        proc = self.procs.pop(service)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
 
     async def start_api(self, seconds: float = 60) -> str:
         """Start `fangpin serve intake` on a free port; return its base URL once it answers."""
@@ -155,31 +134,6 @@ class Pipeline:
                     pass
                 await asyncio.sleep(0.2)
         raise AssertionError(f"intake API did not answer at {url}\n{self.logs()}")
-
-    def stop_all(self) -> None:
-        """SIGTERM every child and wait for it (SIGKILL after 20 s)."""
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        self.procs.clear()
-
-    def logs(self, tail: int = 3000) -> str:
-        """Return the end of every child's log, for assertion messages."""
-        return "\n".join(
-            f"--- {p.name}\n" + p.read_text(errors="replace")[-tail:]
-            for p in sorted(self.var.glob("*.log"))
-        )
-
-    def check_alive(self) -> None:
-        """Fail if a child exited on its own (a crash the test did not cause)."""
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise AssertionError(f"{name} exited ({proc.returncode})\n{self.logs()}")
 
     async def count(self, service: str, stmt: Any) -> int:
         """Return the single integer a statement selects from a service's database."""
