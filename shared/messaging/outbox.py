@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -66,6 +68,17 @@ def make_outbox_table(metadata: MetaData) -> Table:
     return table
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Staged:
+    """One event to stage with `Outbox.add_many`."""
+
+    payload: Any
+    subject_key: str
+    occurred_at: datetime
+    correlation_id: UUID | None = None
+    causation_id: UUID | None = None
+
+
 class Outbox:
     """Writes a service's events into its outbox table inside the caller's transaction."""
 
@@ -86,33 +99,54 @@ class Outbox:
         causation_id: UUID | None = None,
     ) -> EventEnvelope[Payload]:
         """Stage an event; it is published only if the surrounding transaction commits."""
-        envelope = build_envelope(
-            payload,
-            producer=self.producer,
+        staged = Staged(
+            payload=payload,
             subject_key=subject_key,
             occurred_at=occurred_at,
-            produced_at=now,
             correlation_id=correlation_id,
             causation_id=causation_id,
         )
-        await session.execute(
-            self.table.insert().values(
-                event_id=envelope.event_id,
-                topic=self.topic,
-                message_key=subject_key,
-                event_type=envelope.event_type,
-                value=encode(envelope).decode(),
-                headers={
-                    "event_type": envelope.event_type,
-                    "schema_version": str(envelope.schema_version),
-                    "event_id": str(envelope.event_id),
-                    "correlation_id": str(envelope.correlation_id),
-                },
-                created_at=now,
-                attempts=0,
-            )
-        )
+        (envelope,) = await self.add_many(session, [staged], now=now)
         return envelope
+
+    async def add_many(
+        self, session: AsyncSession, events: Sequence[Staged], *, now: datetime
+    ) -> list[EventEnvelope[Any]]:
+        """Stage several events in one statement, relayed in the order given."""
+        envelopes: list[EventEnvelope[Any]] = []
+        rows: list[dict[str, Any]] = []
+        for event in events:
+            envelope = build_envelope(
+                event.payload,
+                producer=self.producer,
+                subject_key=event.subject_key,
+                occurred_at=event.occurred_at,
+                produced_at=now,
+                correlation_id=event.correlation_id,
+                causation_id=event.causation_id,
+            )
+            envelopes.append(envelope)
+            rows.append(
+                {
+                    "event_id": envelope.event_id,
+                    "topic": self.topic,
+                    "message_key": event.subject_key,
+                    "event_type": envelope.event_type,
+                    "value": encode(envelope).decode(),
+                    "headers": {
+                        "event_type": envelope.event_type,
+                        "schema_version": str(envelope.schema_version),
+                        "event_id": str(envelope.event_id),
+                        "correlation_id": str(envelope.correlation_id),
+                    },
+                    "created_at": now,
+                    "attempts": 0,
+                }
+            )
+        if rows:
+            # An executemany keeps the rows' id order that of the list, which the relay keeps.
+            await session.execute(self.table.insert(), rows)
+        return envelopes
 
 
 def _to_message(row: Any) -> OutgoingMessage:

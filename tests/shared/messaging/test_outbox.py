@@ -16,7 +16,7 @@ from shared.contracts.intake import AlertReceivedV1
 from shared.contracts.registry import decode
 from shared.db import create_engine, make_sessionmaker
 from shared.messaging.memory import InMemoryBus
-from shared.messaging.outbox import Outbox, OutboxRelay
+from shared.messaging.outbox import Outbox, OutboxRelay, Staged
 from shared.messaging.ports import OutgoingMessage
 from shared.settings import DatabaseSettings, RelaySettings
 
@@ -59,6 +59,40 @@ async def _stage(sm: object, n: int) -> None:
             await outbox.add(
                 session, _payload(i), subject_key="same-person", occurred_at=NOW, now=NOW
             )
+
+
+class TestOutbox:
+    async def test_events_staged_together_are_relayed_in_the_order_given(
+        self, db_urls: dict[str, str], backend: str
+    ) -> None:
+        engine = create_engine(DatabaseSettings(url=db_urls["intake"]))
+        sm = make_sessionmaker(engine)
+        outbox = Outbox(outbox_table, topic="intake.events", producer="intake")
+        order = [7, 3, 9, 1, 5]
+        async with sm() as session, session.begin():
+            await outbox.add(session, _payload(0), subject_key="k", occurred_at=NOW, now=NOW)
+            staged = await outbox.add_many(
+                session,
+                [Staged(payload=_payload(n), subject_key="k", occurred_at=NOW) for n in order],
+                now=NOW,
+            )
+        bus = InMemoryBus()
+        relay = OutboxRelay(
+            service="intake",
+            sessionmaker=sm,
+            table=outbox_table,
+            publisher=bus.publisher(),
+            clock=FrozenClock(NOW),
+            settings=RelaySettings(batch_size=2),
+        )
+        assert await relay.drain() == 6
+        published = [decode(m.value) for m in bus.records("intake.events")]
+        assert [getattr(e.payload, "alert_id", None) for e in published] == [
+            "A-0",
+            *(f"A-{n}" for n in order),
+        ]
+        assert [e.event_id for e in published[1:]] == [e.event_id for e in staged]
+        await engine.dispose()
 
 
 class TestOutboxRelay:
