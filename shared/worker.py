@@ -16,7 +16,7 @@ from shared.backoff import backoff_delay
 from shared.clock import Clock
 from shared.contracts.topics import dead_letter_topic
 from shared.db import create_engine, make_sessionmaker
-from shared.messaging.consumer import ConsumerRunner, Handler
+from shared.messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.messaging.kafka import KafkaPublisher, KafkaSource
 from shared.messaging.memory import InMemoryBus
 from shared.messaging.outbox import OutboxRelay
@@ -67,6 +67,8 @@ class ConsumerSpec:
     group: str
     topics: tuple[str, ...]
     handlers: Mapping[tuple[str, int], Handler]
+    # Optional: applies a fetched batch's fresh events at once (see ConsumerRunner).
+    batch_handler: BatchHandler | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ async def run_worker(
                 handlers=consumer.handlers,
                 clock=clock,
                 settings=settings.consumer,
+                batch_handler=consumer.batch_handler,
             )
             tasks.append(runner.run(stop))
         for make_loop in spec.loops:

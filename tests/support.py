@@ -125,6 +125,7 @@ class Stack:
                 sessionmaker=sm,
                 inbox=spec.inbox,
                 handlers=consumer.handlers,
+                batch_handler=consumer.batch_handler,
                 clock=self.clock,
                 settings=ConsumerSettings(initial_backoff_seconds=0.01, max_attempts=3),
             )

@@ -17,7 +17,7 @@ from shared.contracts.envelope import EventEnvelope
 from shared.contracts.registry import PoisonMessage, UnknownEventType, decode
 from shared.db import is_unavailable
 from shared.logs import causation_id, correlation_id
-from shared.messaging.inbox import claim
+from shared.messaging.inbox import claim, claim_many
 from shared.messaging.ports import MessagePublisher, MessageSource, OutgoingMessage, ReceivedMessage
 from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_PROCESSED
 from shared.settings import ConsumerSettings
@@ -25,6 +25,9 @@ from shared.settings import ConsumerSettings
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, EventEnvelope[Any]], Awaitable[None]]
+# Applies the fresh events of a fetched batch at once, in order. It must leave the database
+# as the record handlers would one after another: a batch that fails is replayed through them.
+BatchHandler = Callable[[AsyncSession, Sequence[EventEnvelope[Any]]], Awaitable[None]]
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -47,6 +50,7 @@ class ConsumerRunner:
         handlers: Mapping[tuple[str, int], Handler],
         clock: Clock,
         settings: ConsumerSettings,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.group = group
         self._source = source
@@ -55,6 +59,7 @@ class ConsumerRunner:
         self._sessionmaker = sessionmaker
         self._inbox = inbox
         self._handlers = dict(handlers)
+        self._batch_handler = batch_handler
         self._clock = clock
         self._settings = settings
         self._stopping = False
@@ -112,17 +117,15 @@ class ConsumerRunner:
         outcomes: list[str] = []
         try:
             async with self._sessionmaker() as session, session.begin():
-                for msg, envelope, handler in work:
-                    tokens = (
-                        correlation_id.set(str(envelope.correlation_id)),
-                        causation_id.set(str(envelope.event_id)),
-                    )
-                    try:
-                        fresh = await self._apply(session, msg, envelope, handler)
-                    finally:
-                        correlation_id.reset(tokens[0])
-                        causation_id.reset(tokens[1])
-                    outcomes.append("applied" if fresh else "duplicate")
+                if self._batch_handler is not None:
+                    outcomes = await self._apply_batch(session, work, self._batch_handler)
+                else:
+                    for msg, envelope, handler in work:
+                        outcomes.append(
+                            "applied"
+                            if await self._apply_traced(session, msg, envelope, handler)
+                            else "duplicate"
+                        )
         except Exception as exc:
             logger.info(
                 "%s: batch of %d failed (%s); replaying one record per transaction",
@@ -156,6 +159,53 @@ class ConsumerRunner:
         )
         try:
             await self._apply_with_retry(msg, envelope, handler)
+        finally:
+            correlation_id.reset(tokens[0])
+            causation_id.reset(tokens[1])
+
+    async def _apply_batch(
+        self,
+        session: AsyncSession,
+        work: Sequence[tuple[ReceivedMessage, EventEnvelope[Any], Handler]],
+        batch_handler: BatchHandler,
+    ) -> list[str]:
+        """Claim every event in one statement and hand the fresh ones over at once."""
+        fresh = await claim_many(
+            session,
+            self._inbox,
+            consumer=self.group,
+            records=[
+                (envelope.event_id, msg.topic, msg.partition, msg.offset)
+                for msg, envelope, _ in work
+            ],
+            now=self._clock.now(),
+        )
+        todo: list[EventEnvelope[Any]] = []
+        outcomes: list[str] = []
+        for _, envelope, _ in work:
+            if envelope.event_id in fresh:
+                fresh.discard(envelope.event_id)  # a repeat later in the batch is a duplicate
+                todo.append(envelope)
+                outcomes.append("applied")
+            else:
+                outcomes.append("duplicate")
+        if todo:
+            await batch_handler(session, todo)
+        return outcomes
+
+    async def _apply_traced(
+        self,
+        session: AsyncSession,
+        msg: ReceivedMessage,
+        envelope: EventEnvelope[Any],
+        handler: Handler,
+    ) -> bool:
+        tokens = (
+            correlation_id.set(str(envelope.correlation_id)),
+            causation_id.set(str(envelope.event_id)),
+        )
+        try:
+            return await self._apply(session, msg, envelope, handler)
         finally:
             correlation_id.reset(tokens[0])
             causation_id.reset(tokens[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -51,3 +52,40 @@ async def claim(
     )
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def claim_many(
+    session: AsyncSession,
+    table: Table,
+    *,
+    consumer: str,
+    records: Sequence[tuple[UUID, str, int, int]],
+    now: datetime,
+) -> set[UUID]:
+    """Claim several events (event_id, topic, partition, offset) in one statement.
+
+    Returns the ids newly claimed; an id repeated in `records` is claimed by its first
+    record. The same ON CONFLICT DO NOTHING as `claim`, so a batch and a single record
+    can never both apply one event.
+    """
+    rows: dict[UUID, dict[str, object]] = {}
+    for event_id, topic, partition, offset in records:
+        rows.setdefault(
+            event_id,
+            {
+                "consumer": consumer,
+                "event_id": event_id,
+                "topic": topic,
+                "partition": partition,
+                "offset": offset,
+                "received_at": now,
+            },
+        )
+    if not rows:
+        return set()
+    stmt = (
+        insert_ignoring_conflicts(table, dialect_of(session))
+        .values(list(rows.values()))
+        .returning(table.c.event_id)
+    )
+    return set((await session.execute(stmt)).scalars())

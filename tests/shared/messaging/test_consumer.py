@@ -16,11 +16,11 @@ from shared.clock import FrozenClock
 from shared.contracts.common import PersonV1
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.intake import AlertReceivedV1
-from shared.contracts.registry import build_envelope, encode
+from shared.contracts.registry import build_envelope, decode, encode
 from shared.db import create_engine, make_sessionmaker
-from shared.messaging.consumer import ConsumerRunner, Handler
+from shared.messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.messaging.memory import InMemoryBus
-from shared.messaging.outbox import Outbox
+from shared.messaging.outbox import Outbox, Staged
 from shared.messaging.ports import OutgoingMessage
 from shared.settings import ConsumerSettings, DatabaseSettings
 
@@ -62,7 +62,7 @@ class Recorder:
 
 
 async def _runner(
-    db_url: str, handler: Handler, bus: InMemoryBus
+    db_url: str, handler: Handler, bus: InMemoryBus, batch_handler: BatchHandler | None = None
 ) -> tuple[ConsumerRunner, Any, Any]:
     engine = create_engine(DatabaseSettings(url=db_url))
     sm = make_sessionmaker(engine)
@@ -76,6 +76,7 @@ async def _runner(
         sessionmaker=sm,
         inbox=inbox_table,
         handlers={("intake.alert_received", 1): handler},
+        batch_handler=batch_handler,
         clock=FrozenClock(NOW),
         settings=ConsumerSettings(
             initial_backoff_seconds=0.001, max_backoff_seconds=0.01, max_attempts=3
@@ -294,4 +295,63 @@ class TestBatchTransaction:
         assert await _rows(engine) == 3
         assert bus.records("screening.dlq") == []
         assert calls["n"] == 2 + 3  # two in the failed batch, then three one by one
+        await engine.dispose()
+
+
+class BatchRecorder:
+    """A batch handler that stages one event per fresh event, and can be told to fail."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.fail = fail
+
+    async def __call__(
+        self, session: AsyncSession, envelopes: Sequence[EventEnvelope[Any]]
+    ) -> None:
+        self.batches.append([e.payload.alert_id for e in envelopes])
+        await OUTBOX.add_many(
+            session,
+            [Staged(payload=e.payload, subject_key="k", occurred_at=NOW) for e in envelopes],
+            now=NOW,
+        )
+        if self.fail:
+            raise TimeoutError("the batch fails")
+
+
+class TestBatchHandler:
+    """A batch handler gets a fetched batch's fresh events at once, claimed in one statement."""
+
+    async def test_gets_each_fresh_event_once_in_order(
+        self, db_urls: dict[str, str], backend: str
+    ) -> None:
+        bus, handler, batches = InMemoryBus(), Recorder(), BatchRecorder()
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus, batches)
+        one, two, three, four = (_record(n) for n in range(1, 5))
+        await bus.append([one, two])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        # A redelivery of the first two, a repeat inside the batch, and two new events.
+        await bus.append([one, three, two, three, four])
+        fetched = await source.fetch(max_records=10, timeout_ms=0)
+        await runner.process(fetched)
+        seen: list[str] = [getattr(decode(m.value).payload, "alert_id", "") for m in fetched]
+        fresh = [a for i, a in enumerate(seen) if a in ("A-3", "A-4") and a not in seen[:i]]
+        assert batches.batches[1:] == [fresh]
+        assert sorted(batches.batches[0]) == ["A-1", "A-2"]
+        assert handler.calls == 0
+        assert await _rows(engine) == 4
+        assert source.lag() == 0
+        await engine.dispose()
+
+    async def test_a_failing_batch_is_replayed_through_the_record_handlers(
+        self, db_urls: dict[str, str], backend: str
+    ) -> None:
+        bus, handler, batches = InMemoryBus(), Recorder(), BatchRecorder(fail=True)
+        runner, source, engine = await _runner(db_urls["intake"], handler, bus, batches)
+        await bus.append([_record(n) for n in range(1, 4)])
+        await runner.process(await source.fetch(max_records=10, timeout_ms=0))
+        # The batch's staged rows rolled back with its inbox claims; each record then ran alone.
+        assert [sorted(b) for b in batches.batches] == [["A-1", "A-2", "A-3"]]
+        assert handler.calls == 3
+        assert await _rows(engine) == 3
+        assert bus.records("screening.dlq") == []
         await engine.dispose()
