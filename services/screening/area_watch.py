@@ -4,8 +4,8 @@ The rule is versioned policy data (`policies/area_alerts.json`): a township's si
 cause in one Monday-to-Sunday week are compared with its own weekly counts of that cause over
 the previous `baseline_weeks` weeks; the week alerts when its count reaches `min_signals`,
 involves at least `min_households` households, and exceeds mean + k·sd of the baseline.
-The arithmetic here is pure; `AreaWatch.after_signal` runs it inside the consumer's
-transaction right after a signal is stored, and raises `screening.area_alert_raised` through
+The arithmetic here is pure; `AreaWatch.after_signals` runs it inside the consumer's
+transaction right after a batch of signals is stored, and raises `screening.area_alert_raised` through
 the outbox at most once per township, cause and week.
 """
 
@@ -15,22 +15,19 @@ import functools
 import json
 import math
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.screening.models import AreaAlert, Household, Signal
+from services.screening.models import AreaAlert, Signal
 from services.screening.report_repository import CauseSignal, ReportRepository
 from shared.clock import Clock
-from shared.contracts.envelope import EventEnvelope
 from shared.contracts.screening import AreaAlertRaisedV1
 from shared.messaging.outbox import Outbox
 from shared.regions import full_code
@@ -172,6 +169,43 @@ def weekly_counts(
     }
 
 
+class WeekTally:
+    """Running counts of one cause in one township over a week and the weeks before it.
+
+    Signals are added one at a time, so a batch can judge the week after each of its own
+    signals exactly as if they had been stored one transaction apart.
+    """
+
+    def __init__(self, *, township: str, cause: str, week: date, policy: AreaAlertPolicy) -> None:
+        self.township = township
+        self.cause = cause
+        self.week = week
+        self.policy = policy
+        self.weeks = [week - timedelta(weeks=i) for i in range(policy.baseline_weeks, -1, -1)]
+        self._signals = dict.fromkeys(self.weeks, 0)
+        self._households: dict[date, set[uuid.UUID]] = {w: set() for w in self.weeks}
+
+    def add(self, signal: CauseSignal) -> None:
+        """Count a signal if it is of this township, cause and run of weeks."""
+        if township_of(signal.region_code) != self.township:
+            return
+        if self.cause not in self.policy.causes_of(
+            alert_type=signal.alert_type, difficulty_types=signal.difficulty_types
+        ):
+            return
+        week = week_start(signal.occurred_on)
+        if week in self._signals:
+            self._signals[week] += 1
+            self._households[week].add(signal.household_id)
+
+    def judge(self) -> Spike:
+        """Judge the week against its baseline as counted so far."""
+        current = WeekCount(
+            signals=self._signals[self.week], households=len(self._households[self.week])
+        )
+        return judge(current, [self._signals[w] for w in self.weeks[:-1]], self.policy)
+
+
 def assess_week(
     signals: Iterable[CauseSignal],
     *,
@@ -181,9 +215,32 @@ def assess_week(
     policy: AreaAlertPolicy,
 ) -> Spike:
     """Judge one township-week of a cause against the weeks before it."""
-    weeks = [week - timedelta(weeks=i) for i in range(policy.baseline_weeks, -1, -1)]
-    counts = weekly_counts(signals, township=township, cause=cause, policy=policy, weeks=weeks)
-    return judge(counts[week], [counts[w].signals for w in weeks[:-1]], policy)
+    tally = WeekTally(township=township, cause=cause, week=week, policy=policy)
+    for signal in signals:
+        tally.add(signal)
+    return tally.judge()
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """A signal just stored, with what the watch needs to judge it."""
+
+    signal: Signal
+    region_code: str
+    correlation_id: uuid.UUID | None
+
+    def cause_signal(self) -> CauseSignal:
+        """Return the signal as the reports' queries would read it back."""
+        s = self.signal
+        return CauseSignal(
+            household_id=s.household_id,
+            region_code=self.region_code,
+            occurred_on=s.occurred_on,
+            channel=s.channel,
+            alert_type=s.alert_type,
+            difficulty_types=tuple(s.difficulty_types or ()),
+            event_id=s.event_id,
+        )
 
 
 class AreaWatch:
@@ -196,55 +253,65 @@ class AreaWatch:
         self.outbox = outbox
         self.policy = policy or load_area_alert_policy()
 
-    def wrap(self, table: Mapping[tuple[str, int], Any]) -> dict[tuple[str, int], Any]:
-        """Return the handler table with the watch run after each signal handler."""
-        return {key: self._after(handler) for key, handler in table.items()}
-
-    def _after(self, handler: Any) -> Any:
-        async def run(session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
-            await handler(session, envelope)
-            await self.after_signal(session, envelope.event_id, envelope.correlation_id)
-
-        return run
-
-    async def after_signal(
-        self, session: AsyncSession, event_id: uuid.UUID, correlation_id: uuid.UUID | None
+    async def after_signals(
+        self, session: AsyncSession, stored: Sequence[Watched]
     ) -> list[AreaAlert]:
-        """Check the stored signal's township-week for each of its causes; raise new alerts."""
-        row = (
-            await session.execute(
-                select(Signal, Household.region_code)
-                .join(Household, Household.id == Signal.household_id)
-                .where(Signal.event_id == event_id)
+        """Judge the township-weeks of just-stored signals, in their order; raise new alerts.
+
+        Each week is judged after each of its signals, counting the batch's signals only up
+        to that one, so the alert and its figures are those a one-by-one run would raise.
+        """
+        keyed: list[tuple[Watched, list[tuple[str, str, date]]]] = []
+        for item in stored:
+            township = township_of(item.region_code)
+            causes = self.policy.causes_of(
+                alert_type=item.signal.alert_type,
+                difficulty_types=item.signal.difficulty_types or (),
             )
-        ).first()
-        if row is None:
+            week = week_start(item.signal.occurred_on)
+            keys = [(township, c, week) for c in causes] if township is not None else []
+            keyed.append((item, keys))
+        wanted = {k for _, keys in keyed for k in keys}
+        if not wanted:
             return []
-        signal, region_code = row
-        township = township_of(region_code)
-        causes = self.policy.causes_of(
-            alert_type=signal.alert_type, difficulty_types=signal.difficulty_types or ()
-        )
-        if township is None or not causes:
-            return []
-        week = week_start(signal.occurred_on)
         repo = ReportRepository(session)
-        pending = [c for c in causes if not await repo.area_alert_exists(township, c, week)]
+        pending = wanted - await repo.area_alerts_among(wanted)
         if not pending:
             return []
-        nearby = await repo.cause_signals(
-            township[:9],
-            start=week - timedelta(weeks=self.policy.baseline_weeks),
-            end=week + timedelta(days=6),
-        )
-        raised = []
-        for cause in pending:
-            spike = assess_week(
-                nearby, township=township, cause=cause, week=week, policy=self.policy
+        tallies: dict[tuple[str, str, date], WeekTally] = {}
+        fresh = {item.signal.event_id for item in stored}
+        for township in sorted({t for t, _, _ in pending}):
+            keys = [k for k in pending if k[0] == township]
+            weeks = [w for _, _, w in keys]
+            nearby = await repo.cause_signals(
+                township[:9],
+                start=min(weeks) - timedelta(weeks=self.policy.baseline_weeks),
+                end=max(weeks) + timedelta(days=6),
             )
-            if spike.alert:
+            earlier = [s for s in nearby if s.event_id not in fresh]
+            for _, cause, week in keys:
+                tally = WeekTally(township=township, cause=cause, week=week, policy=self.policy)
+                for signal in earlier:
+                    tally.add(signal)
+                tallies[(township, cause, week)] = tally
+        raised: list[AreaAlert] = []
+        settled: set[tuple[str, str, date]] = set()
+        for item, keys in keyed:
+            seen = item.cause_signal()
+            home = township_of(item.region_code)
+            for key, running in tallies.items():
+                if key[0] == home:
+                    running.add(seen)
+            for key in keys:
+                found = tallies.get(key)
+                if found is None or key in settled:
+                    continue
+                spike = found.judge()
+                if not spike.alert:
+                    continue  # judged again after the next signal of this week
+                settled.add(key)
                 alert = await self._raise(
-                    session, township, cause, week, spike, event_id, correlation_id
+                    session, *key, spike, item.signal.event_id, item.correlation_id
                 )
                 if alert is not None:
                     raised.append(alert)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from services.screening import policy as policy_mod
 from services.screening import scoring
 from services.screening.models import Household, IncomeRecord, Member, PolicyRecord, Signal
 from shared.contracts.screening import ReasonV1
 
+# Income records as far back as the longest policy window plus the year before it.
+INCOME_LOOKBACK: Final = timedelta(days=800)
 _LABOUR = {"full", "weak", "half", "none"}
 _RELATIONS = {
     "head",
@@ -35,12 +37,20 @@ def policy_for(
     records: Sequence[PolicyRecord], region_code: str, on: date
 ) -> policy_mod.ScoringPolicy:
     """Return the active policy for a region on a day; the packaged default when none applies."""
-    candidates = [policy_mod.ScoringPolicy.model_validate(r.body) for r in records]
-    candidates.append(policy_mod.load_default_policy())
+    return choose_policy(
+        [policy_mod.ScoringPolicy.model_validate(r.body) for r in records], region_code, on
+    )
+
+
+def choose_policy(
+    active: Sequence[policy_mod.ScoringPolicy], region_code: str, on: date
+) -> policy_mod.ScoringPolicy:
+    """Pick among parsed active policies as `policy_for` does among stored ones."""
+    default = policy_mod.load_default_policy()
     try:
-        return policy_mod.select_policy(candidates, region_code, on)
+        return policy_mod.select_policy([*active, default], region_code, on)
     except policy_mod.NoApplicablePolicyError:
-        return policy_mod.load_default_policy()
+        return default
 
 
 def episode_window_days(policy: policy_mod.ScoringPolicy) -> int:

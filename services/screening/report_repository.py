@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -49,6 +49,8 @@ class CauseSignal:
     channel: str
     alert_type: str | None
     difficulty_types: tuple[str, ...]
+    # Lets the area watch tell a batch's own signals from those stored before it.
+    event_id: uuid.UUID | None = None
 
 
 class ReportRepository:
@@ -136,6 +138,7 @@ class ReportRepository:
                 Signal.channel,
                 Signal.alert_type,
                 Signal.difficulty_types,
+                Signal.event_id,
             )
             .join(Household, Household.id == Signal.household_id)
             .where(
@@ -152,8 +155,9 @@ class ReportRepository:
                 channel=channel,
                 alert_type=alert_type,
                 difficulty_types=tuple(kinds or ()),
+                event_id=event_id,
             )
-            for hid, region, day, channel, alert_type, kinds in (
+            for hid, region, day, channel, alert_type, kinds, event_id in (
                 await self.session.execute(stmt)
             ).all()
         ]
@@ -166,14 +170,19 @@ class ReportRepository:
         stmt = stmt.order_by(AreaAlert.week_start.desc(), AreaAlert.township_code, AreaAlert.cause)
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def area_alert_exists(self, township_code: str, cause: str, week_start: date) -> bool:
-        """Tell whether this township, cause and week already raised its alert."""
-        stmt = select(AreaAlert.id).where(
-            AreaAlert.township_code == township_code,
-            AreaAlert.cause == cause,
-            AreaAlert.week_start == week_start,
+    async def area_alerts_among(
+        self, keys: Iterable[tuple[str, str, date]]
+    ) -> set[tuple[str, str, date]]:
+        """Return which (township, cause, week) keys have raised their alert already."""
+        wanted = set(keys)
+        if not wanted:
+            return set()
+        stmt = select(AreaAlert.township_code, AreaAlert.cause, AreaAlert.week_start).where(
+            AreaAlert.township_code.in_(sorted({k[0] for k in wanted})),
+            AreaAlert.week_start.in_(sorted({k[2] for k in wanted})),
         )
-        return (await self.session.execute(stmt)).first() is not None
+        found = {(t, c, w) for t, c, w in (await self.session.execute(stmt)).all()}
+        return found & wanted
 
     async def open_episode_of(self, household_id: uuid.UUID) -> RiskEpisode | None:
         """Return the household's open episode, or else its latest one."""

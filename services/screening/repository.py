@@ -112,6 +112,14 @@ class RegistryRepository:
         """Return a household by id."""
         return await self.session.get(Household, household_id)
 
+    async def households(self, household_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Household]:
+        """Return several households by id."""
+        out: dict[uuid.UUID, Household] = {}
+        for part in chunked(sorted(set(household_ids))):
+            stmt = select(Household).where(Household.id.in_(part))
+            out.update((h.id, h) for h in (await self.session.execute(stmt)).scalars())
+        return out
+
     async def members_of(self, household_id: uuid.UUID) -> list[Member]:
         """Return a household's current members (not those the roster says have left)."""
         stmt = (
@@ -231,6 +239,40 @@ class EpisodeRepository:
             .with_for_update()
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def open_episodes(
+        self, household_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, RiskEpisode]:
+        """Return the open episodes of several households, locked for update on PostgreSQL.
+
+        Locked in household order, so two workers locking overlapping sets wait for each
+        other instead of deadlocking.
+        """
+        out: dict[uuid.UUID, RiskEpisode] = {}
+        for part in chunked(sorted(set(household_ids))):
+            stmt = (
+                select(RiskEpisode)
+                .where(RiskEpisode.household_id.in_(part), RiskEpisode.closed_at.is_(None))
+                .order_by(RiskEpisode.household_id)
+                .with_for_update()
+            )
+            out.update((e.household_id, e) for e in (await self.session.execute(stmt)).scalars())
+        return out
+
+    async def signals_of_many(
+        self, episode_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Signal]]:
+        """Return the signals of several episodes, each in arrival order."""
+        out: dict[uuid.UUID, list[Signal]] = {e: [] for e in episode_ids}
+        for part in chunked(list(out)):
+            stmt = (
+                select(Signal)
+                .where(Signal.episode_id.in_(part))
+                .order_by(Signal.received_at, Signal.id)
+            )
+            for signal in (await self.session.execute(stmt)).scalars():
+                out[signal.episode_id].append(signal)
+        return out
 
     async def signals_of(self, episode_id: uuid.UUID) -> list[Signal]:
         """Return an episode's signals in arrival order."""

@@ -13,7 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -77,8 +77,7 @@ COUNT_KEYS: Final = (
     "members_removed",
     "members_moved",
 )
-# Income records as far back as the longest policy window plus the year before it.
-INCOME_LOOKBACK: Final = timedelta(days=800)
+INCOME_LOOKBACK: Final = assess.INCOME_LOOKBACK
 MAX_SIMULATION_DAYS: Final = 3 * 366
 
 

@@ -21,16 +21,22 @@ def screening_outbox() -> Outbox:
 def worker_spec(clock: Clock, cipher: PiiCipher) -> WorkerSpec:
     """Return what the screening worker runs."""
     outbox = screening_outbox()
-    handlers = ScreeningHandlers(clock=clock, outbox=outbox, cipher=cipher)
     # Every stored signal is checked for a same-cause spike in its township, in the same
     # transaction, so an area alert and the signal that tripped it commit together.
-    watched = AreaWatch(clock=clock, outbox=outbox).wrap(handlers.table())
+    handlers = ScreeningHandlers(
+        clock=clock, outbox=outbox, cipher=cipher, area_watch=AreaWatch(clock=clock, outbox=outbox)
+    )
     return WorkerSpec(
         service="screening",
         outbox=outbox_table,
         inbox=inbox_table,
         consumers=(
-            ConsumerSpec(group="screening", topics=(Topic.INTAKE_EVENTS,), handlers=watched),
+            ConsumerSpec(
+                group="screening",
+                topics=(Topic.INTAKE_EVENTS,),
+                handlers=handlers.table(),
+                batch_handler=handlers.on_batch,
+            ),
             # What casework decided (inclusion) comes back to label the registry. A group of
             # its own: a backlog of intake signals never delays the labels, and each group
             # keeps its own offsets and dead letters.
