@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,12 +20,16 @@ class CaseworkHandlers:
 
     async def on_risk_assessed(self, session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
         """Open (or feed) the household's case."""
-        await service.on_risk_assessed(
+        await self.on_batch(session, [envelope])
+
+    async def on_batch(
+        self, session: AsyncSession, envelopes: Sequence[EventEnvelope[Any]]
+    ) -> None:
+        """Open (or feed) the cases of a fetched batch's assessments, in order."""
+        await service.on_risk_assessed_many(
             session,
             self.ctx,
-            envelope.payload,
-            correlation_id=envelope.correlation_id,
-            causation_id=envelope.event_id,
+            [service.Assessed(e.payload, e.correlation_id, e.event_id) for e in envelopes],
         )
 
     def table(self) -> dict[tuple[str, int], Any]:

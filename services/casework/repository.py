@@ -85,6 +85,21 @@ class CaseRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def open_for_households(
+        self, household_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, Case]:
+        """Return the live cases of several households, locked in household order."""
+        wanted = sorted(set(household_ids))
+        if not wanted:
+            return {}
+        stmt = (
+            select(Case)
+            .where(Case.household_id.in_(wanted), Case.closed_at.is_(None))
+            .order_by(Case.household_id)
+            .with_for_update(key_share=True)
+        )
+        return {c.household_id: c for c in (await self.session.execute(stmt)).scalars()}
+
     def _listing(self, *, region: str, stage: str | None, overdue: bool) -> Select[Case]:
         stmt = select(Case).where(Case.region_code.startswith(region_prefix(region)))
         if stage:

@@ -65,7 +65,7 @@ from shared.contracts.common import SourceRefV1
 from shared.contracts.envelope import Payload
 from shared.contracts.screening import RiskAssessedV1
 from shared.logs import correlation_id as current_correlation_id
-from shared.messaging.outbox import Outbox
+from shared.messaging.outbox import Outbox, Staged
 from shared.problems import NotFound
 from shared.regions import in_scope
 
@@ -429,6 +429,76 @@ def _stage_changed(case: Case, *, from_stage: str, at: datetime, actor: str) -> 
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Assessed:
+    """A risk assessment to apply, with the ids of the event that carried it."""
+
+    assessed: RiskAssessedV1
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID
+
+
+@dataclass(slots=True)
+class _Opening:
+    """A case opened by the batch, whose rows are written when the batch next touches the DB."""
+
+    case: Case
+    book: ClockBook
+    data: dict[str, Any]
+    event: Staged
+
+
+class _Openings:
+    """New cases of a batch, held back so the cases go in by one statement, then their rows.
+
+    Cases carry no relationship() to their clocks and history, so the unit of work would not
+    order their INSERTs: the case rows are flushed first, on their own, then the rest.
+    """
+
+    def __init__(self, session: AsyncSession, ctx: CaseworkContext) -> None:
+        self.session = session
+        self.ctx = ctx
+        self.held: list[_Opening] = []
+        self._calendar: WorkingCalendar | None = None
+        self._dumps: dict[int, dict[str, Any]] = {}
+
+    async def calendar(self) -> WorkingCalendar:
+        if self._calendar is None:
+            self._calendar = await load_calendar(self.session)
+        return self._calendar
+
+    def dump(self, model: Any) -> dict[str, Any]:
+        """The JSON of a policy or template, built once per batch (cases only read it)."""
+        found = self._dumps.get(id(model))
+        if found is None:
+            found = self._dumps[id(model)] = model.model_dump(mode="json")
+        return found
+
+    async def write(self) -> None:
+        """Write the held cases, then their clocks, history and events, in arrival order."""
+        if not self.held:
+            return
+        held, self.held = self.held, []
+        self.session.add_all(o.case for o in held)
+        await self.session.flush()
+        for o in held:
+            o.book.write(self.session, o.case.id)
+            record(
+                self.session,
+                o.case,
+                at=o.case.opened_at,
+                actor=SYSTEM,
+                actor_role=SYSTEM,
+                action="open",
+                from_stage=None,
+                to_stage=Stage.OPENED.value,
+                data=o.data,
+            )
+        await self.ctx.outbox.add_many(
+            self.session, [o.event for o in held], now=held[-1].case.opened_at
+        )
+
+
 async def on_risk_assessed(
     session: AsyncSession,
     ctx: CaseworkContext,
@@ -443,54 +513,81 @@ async def on_risk_assessed(
     monitoring there.  Cases that were closed (not included, exited) stay closed and a new
     case opens, because their procedure ended.
     """
-    now = ctx.clock.now()
-    repo = CaseRepository(session)
-    case = await repo.open_for_household(assessed.household_id)
-    if case is not None:
-        new_sources = _merge_sources(case.sources, assessed.sources)
-        added = new_sources[len(case.sources) :]
-        case.sources = new_sources
-        case.score, case.level = assessed.score, assessed.level
-        case.reasons = [r.model_dump() for r in assessed.reasons]
-        case.review_flags = [r.model_dump() for r in assessed.review_flags]
-        data: dict[str, Any] = {
-            "assessment_id": str(assessed.assessment_id),
-            "score": assessed.score,
-            "level": assessed.level,
-            "sources": added,
-        }
-        if case.stage not in _INCLUDED_STAGES:
-            # Until the county decides, the categories follow screening; afterwards they
-            # are the county's decision and only a new inclusion changes them.
-            case.categories = list(assessed.categories)
-            data["categories"] = list(assessed.categories)
-        book = ClockBook(await repo.clocks_for_update(case.id), now)
-        _commit(
-            session,
-            case,
-            book,
-            actor=SYSTEM,
-            actor_role=SYSTEM,
-            action="evidence_added",
-            to_stage=case.stage,
-            reason=None,
-            data=data,
-        )
-        if case.stage == Stage.RISK_ELIMINATED and assessed.opens_case:
-            await _reopen_for_new_risk(
-                session,
-                ctx,
-                case,
-                assessed,
-                correlation_id=correlation_id,
-                causation_id=causation_id,
-            )
-        return case
-    if not assessed.opens_case:
-        return None
-    return await _open_case(
-        session, ctx, assessed, correlation_id=correlation_id, causation_id=causation_id
+    (case,) = await on_risk_assessed_many(
+        session, ctx, [Assessed(assessed, correlation_id, causation_id)]
     )
+    return case
+
+
+async def on_risk_assessed_many(
+    session: AsyncSession, ctx: CaseworkContext, items: Sequence[Assessed]
+) -> list[Case | None]:
+    """Apply assessments in order, as `on_risk_assessed` one after another would.
+
+    The live cases of the batch's households are read (and locked) by one statement, the
+    calendar once, and the cases opened go in together.
+    """
+    repo = CaseRepository(session)
+    live = await repo.open_for_households([i.assessed.household_id for i in items])
+    openings = _Openings(session, ctx)
+    out: list[Case | None] = []
+    for item in items:
+        assessed = item.assessed
+        case = live.get(assessed.household_id)
+        if case is not None:
+            # Evidence reads the case's clocks: cases opened earlier in the batch go in first.
+            await openings.write()
+            await _add_evidence(session, ctx, case, item)
+        elif assessed.opens_case:
+            case = live[assessed.household_id] = await _open_case(openings, item)
+        out.append(case)
+    await openings.write()
+    return out
+
+
+async def _add_evidence(
+    session: AsyncSession, ctx: CaseworkContext, case: Case, item: Assessed
+) -> None:
+    assessed = item.assessed
+    now = ctx.clock.now()
+    new_sources = _merge_sources(case.sources, assessed.sources)
+    added = new_sources[len(case.sources) :]
+    case.sources = new_sources
+    case.score, case.level = assessed.score, assessed.level
+    case.reasons = [r.model_dump() for r in assessed.reasons]
+    case.review_flags = [r.model_dump() for r in assessed.review_flags]
+    data: dict[str, Any] = {
+        "assessment_id": str(assessed.assessment_id),
+        "score": assessed.score,
+        "level": assessed.level,
+        "sources": added,
+    }
+    if case.stage not in _INCLUDED_STAGES:
+        # Until the county decides, the categories follow screening; afterwards they
+        # are the county's decision and only a new inclusion changes them.
+        case.categories = list(assessed.categories)
+        data["categories"] = list(assessed.categories)
+    book = ClockBook(await CaseRepository(session).clocks_for_update(case.id), now)
+    _commit(
+        session,
+        case,
+        book,
+        actor=SYSTEM,
+        actor_role=SYSTEM,
+        action="evidence_added",
+        to_stage=case.stage,
+        reason=None,
+        data=data,
+    )
+    if case.stage == Stage.RISK_ELIMINATED and assessed.opens_case:
+        await _reopen_for_new_risk(
+            session,
+            ctx,
+            case,
+            assessed,
+            correlation_id=item.correlation_id,
+            causation_id=item.causation_id,
+        )
 
 
 _INCLUDED_STAGES = frozenset(
@@ -504,18 +601,12 @@ _INCLUDED_STAGES = frozenset(
 )
 
 
-async def _open_case(
-    session: AsyncSession,
-    ctx: CaseworkContext,
-    assessed: RiskAssessedV1,
-    *,
-    correlation_id: uuid.UUID,
-    causation_id: uuid.UUID,
-) -> Case:
-    now = ctx.clock.now()
-    calendar = await load_calendar(session)
+async def _open_case(openings: _Openings, item: Assessed) -> Case:
+    assessed = item.assessed
+    now = openings.ctx.clock.now()
+    calendar = await openings.calendar()
     policy = deadlines.load_default_deadline_policy()
-    template = ctx.templates.for_region(assessed.village_code)
+    template = openings.ctx.templates.for_region(assessed.village_code)
     sources = _merge_sources([], assessed.sources)
     case = Case(
         id=uuid.uuid4(),
@@ -532,10 +623,11 @@ async def _open_case(
         reasons=[r.model_dump() for r in assessed.reasons],
         review_flags=[r.model_dump() for r in assessed.review_flags],
         sources=sources,
-        deadline_policy=policy.model_dump(mode="json"),
-        workflow=template.model_dump(mode="json"),
+        deadline_policy=openings.dump(policy),
+        workflow=openings.dump(template),
         facts={},
         updated_at=now,
+        closed_at=None,
     )
     book = ClockBook([], now)
     clocks = start_clocks(case, book, event="case_opened", calendar=calendar, labels=[])
@@ -551,26 +643,8 @@ async def _open_case(
         "procedure_template": f"{template.name}@{template.version}",
     }
     case.facts = history.apply_facts({}, "open", data)
-    session.add(case)
-    # The case row goes in first (one INSERT, version 1): its clocks and history refer to it.
-    await session.flush()
-    book.write(session, case.id)
-    record(
-        session,
-        case,
-        at=now,
-        actor=SYSTEM,
-        actor_role=SYSTEM,
-        action="open",
-        from_stage=None,
-        to_stage=Stage.OPENED.value,
-        data=data,
-    )
-    await _publish(
-        session,
-        ctx,
-        case,
-        CaseOpenedV1(
+    event = Staged(
+        payload=CaseOpenedV1(
             case_id=case.id,
             episode_id=case.episode_id,
             household_id=case.household_id,
@@ -579,10 +653,12 @@ async def _open_case(
             sources=tuple(SourceRefV1.model_validate(s) for s in case.sources),
             deadlines=tuple(DeadlineV1(kind=c.kind, due=c.due_date) for c in clocks),
         ),
-        at=now,
-        correlation_id=correlation_id,
-        causation_id=causation_id,
+        subject_key=str(case.household_id),
+        occurred_at=now,
+        correlation_id=item.correlation_id,
+        causation_id=item.causation_id,
     )
+    openings.held.append(_Opening(case, book, data, event))
     return case
 
 

@@ -32,6 +32,7 @@ def worker_spec(settings: CaseworkSettings, clock: Clock) -> WorkerSpec:
             batch_size=settings.sweep_batch_size,
         ).run
 
+    handlers = CaseworkHandlers(ctx)
     return WorkerSpec(
         service="casework",
         outbox=outbox_table,
@@ -40,7 +41,8 @@ def worker_spec(settings: CaseworkSettings, clock: Clock) -> WorkerSpec:
             ConsumerSpec(
                 group="casework",
                 topics=(Topic.SCREENING_EVENTS,),
-                handlers=CaseworkHandlers(ctx).table(),
+                handlers=handlers.table(),
+                batch_handler=handlers.on_batch,
             ),
         ),
         loops=(sweeper,),
