@@ -157,18 +157,22 @@ async def receive_declaration(
         stage_changed_at=now,
         callback_url=body.callback_url,
     )
-    try:
-        # A savepoint, so a concurrent retry with the same key loses cleanly to the winner.
-        async with session.begin_nested():
-            session.add(declaration)
-            await session.flush()
-    except IntegrityError:
-        if not idempotency_key:
-            raise
-        existing = await repo.by_idempotency_key(client.client_id, idempotency_key)
-        if existing is None:
-            raise
-        return _same_request(existing, request_hash), False
+    if idempotency_key:
+        try:
+            # A savepoint, so a concurrent retry with the same key loses cleanly to the winner.
+            async with session.begin_nested():
+                session.add(declaration)
+                await session.flush()
+        except IntegrityError:
+            existing = await repo.by_idempotency_key(client.client_id, idempotency_key)
+            if existing is None:
+                raise
+            return _same_request(existing, request_hash), False
+    else:
+        # Without a key no retry can collide with this row, and any IntegrityError fails the
+        # whole request anyway: the savepoint (two more round trips) and an early flush of its
+        # own would buy nothing, so the row goes out with the next flush below.
+        session.add(declaration)
     await record_step(session, declaration, "received", at=now, note=None, now=now)
     await ctx.outbox.add(
         session,
