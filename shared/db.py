@@ -12,7 +12,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -119,13 +119,25 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         settings.url,
         echo=settings.echo,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
-        pool_pre_ping=True,
     )
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _refuse_closed(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # Instead of pool_pre_ping, whose asyncpg ping is three round trips (BEGIN, an empty
+        # query, ROLLBACK) on every checkout, about a third of a small request's database
+        # time. A pooled connection sits on the event loop, which sees the server close it
+        # (PostgreSQL restarted or the backend terminated) and marks it closed; the pool then
+        # replaces it before anyone uses it, as a failed ping would.
+        driver = record.driver_connection
+        if driver is not None and driver.is_closed():
+            raise DisconnectionError("pooled connection was closed by the server")
+
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

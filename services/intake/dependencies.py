@@ -48,8 +48,10 @@ class IntakeState:
     bulk: BulkJobs
 
 
-def get_state(request: Request) -> IntakeState:
+async def get_state(request: Request) -> IntakeState:
     """Return the app's state."""
+    # async although it awaits nothing: FastAPI runs a plain `def` dependency in its thread
+    # pool, a thread hop per request for one attribute read.
     state: IntakeState = request.app.state.intake
     return state
 

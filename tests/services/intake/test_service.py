@@ -18,6 +18,7 @@ from tests import factories
 from tests.services.intake.harness import Intake
 
 YB = ClientRecord("dept-medical_insurance", "s", "department", "medical_insurance")
+MINI = ClientRecord("miniprogram", "s", "miniprogram")
 
 
 def _alert(alert_id: str, serial: int, **overrides: Any) -> dict[str, Any]:
@@ -53,6 +54,41 @@ class TestOutboxRow:
             return out
 
         assert comparable(by_row) == comparable(by_add)
+
+    async def test_a_declaration_writes_the_row_outbox_add_writes(
+        self, intake: Intake, backend: str
+    ) -> None:
+        ctx = intake.state.ctx
+        body = schemas.DeclarationCreate.model_validate(factories.declaration(3))
+        async with intake.sessionmaker() as session, session.begin():
+            await service.receive_declaration(
+                session, ctx, client=MINI, body=body, idempotency_key=None
+            )
+        async with intake.sessionmaker() as session:
+            (written,) = (await session.execute(select(outbox_table))).mappings().all()
+        envelope = decode(written["value"].encode())
+        async with intake.sessionmaker() as session, session.begin():
+            await ctx.outbox.add(
+                session,
+                envelope.payload,
+                subject_key=envelope.subject_key,
+                occurred_at=envelope.occurred_at,
+                now=envelope.produced_at,
+                correlation_id=envelope.correlation_id,
+            )
+        async with intake.sessionmaker() as session:
+            rows = (await session.execute(select(outbox_table))).mappings().all()
+        by_add = next(r for r in rows if r["id"] != written["id"])
+
+        def comparable(row: Any) -> dict[str, Any]:
+            out = {k: v for k, v in row.items() if k not in ("id", "event_id", "value", "headers")}
+            out["headers"] = {k: v for k, v in row["headers"].items() if k != "event_id"}
+            out["envelope"] = decode(row["value"].encode()).model_dump(
+                mode="json", exclude={"event_id"}
+            )
+            return out
+
+        assert comparable(written) == comparable(by_add)
 
     def test_the_event_carries_no_clear_resident_id(self, intake: Intake) -> None:
         number = factories.resident_id(2)
