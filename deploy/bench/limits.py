@@ -194,6 +194,27 @@ async def pg_copy_and_batch(stack: Stack, rows: list[dict[str, Any]]) -> dict[st
     }
 
 
+async def push(stack: Stack, alerts: list[dict[str, Any]]) -> None:
+    """POST alerts to the stack's intake as arrays, each department with its own client."""
+    by_department: dict[str, list[dict[str, Any]]] = {}
+    for a in alerts:
+        by_department.setdefault(a["alert_type"].split(".")[0], []).append(a)
+    for department, items in by_department.items():
+        await post_arrays(
+            stack.api_port,
+            items,
+            path="/v1/alerts:batch",
+            sign=stack.department_client(department),
+            concurrency=2,
+        )
+
+
+async def warm_up(stack: Stack) -> None:
+    """Push the warm-up alerts (see data.WARM_UP) and wait for their cases."""
+    await push(stack, data.warm_up_alerts())
+    await stack.wait_for_cases(poll=0.25)
+
+
 async def bare_chain(stack: Stack, alerts: list[dict[str, Any]]) -> dict[str, Any]:
     """Push the alerts through the bare pipeline; alerts/s until the last row is stored."""
     ns = stack.namespace

@@ -15,21 +15,6 @@ from deploy.bench.stack import Servers, Stack
 WARM_UP = data.WARM_UP
 
 
-async def _push(stack: Stack, alerts: list[dict[str, Any]]) -> None:
-    """POST alerts as arrays, each department with its own signed client, as a county does."""
-    by_department: dict[str, list[dict[str, Any]]] = {}
-    for a in alerts:
-        by_department.setdefault(a["alert_type"].split(".")[0], []).append(a)
-    for department, items in by_department.items():
-        await limits.post_arrays(
-            stack.api_port,
-            items,
-            path="/v1/alerts:batch",
-            sign=stack.department_client(department),
-            concurrency=2,
-        )
-
-
 async def run_once(servers: Servers, var: Any, *, alerts: int, tag: str) -> dict[str, Any]:
     """One push through a fresh stack; returns timings and correctness counts."""
     push = data.county_push(alerts)
@@ -37,11 +22,9 @@ async def run_once(servers: Servers, var: Any, *, alerts: int, tag: str) -> dict
         for service in ("intake", "screening", "casework"):
             stack.start_worker(service)
         await stack.start_api("intake")
-        # The warm-up push goes all the way to cases before the clock starts (see data).
-        await _push(stack, data.warm_up_alerts())
-        await stack.wait_for_cases(poll=0.25)
+        await limits.warm_up(stack)
         started = time.perf_counter()
-        await _push(stack, push)
+        await limits.push(stack, push)
         ingest_s = time.perf_counter() - started
         stored = int(await stack.scalar("intake", "SELECT count(*) FROM alert"))
 
