@@ -119,11 +119,17 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    server_settings = (
+        {"default_toast_compression": settings.toast_compression}
+        if settings.toast_compression
+        else {}
+    )
     engine = create_async_engine(
         settings.url,
         echo=settings.echo,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
+        connect_args={"server_settings": server_settings},
     )
 
     @event.listens_for(engine.sync_engine, "checkout")
