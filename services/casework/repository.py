@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, text
@@ -66,6 +66,14 @@ class CaseRepository:
     async def get(self, case_id: uuid.UUID) -> Case | None:
         """Return a case by id."""
         return await self.session.get(Case, case_id)
+
+    async def get_many(self, case_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Case]:
+        """Return several cases by id (those that exist), keyed by id."""
+        wanted = set(case_ids)
+        if not wanted:
+            return {}
+        stmt = select(Case).where(Case.id.in_(wanted))
+        return {case.id: case for case in (await self.session.execute(stmt)).scalars()}
 
     async def get_for_update(self, case_id: uuid.UUID) -> Case | None:
         """Return a case locked for the rest of the transaction (PostgreSQL)."""
@@ -188,12 +196,21 @@ class CaseRepository:
 
     async def visits(self, case_id: uuid.UUID) -> list[CaseVisit]:
         """Return a case's visits, newest first."""
+        return (await self.visits_of([case_id]))[case_id]
+
+    async def visits_of(self, case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[CaseVisit]]:
+        """Return the visits of several cases, keyed by case, each newest first."""
+        out: dict[uuid.UUID, list[CaseVisit]] = {cid: [] for cid in case_ids}
+        if not case_ids:
+            return out
         stmt = (
             select(CaseVisit)
-            .where(CaseVisit.case_id == case_id)
+            .where(CaseVisit.case_id.in_(case_ids))
             .order_by(CaseVisit.visited_on.desc(), CaseVisit.recorded_at.desc())
         )
-        return list((await self.session.execute(stmt)).scalars())
+        for row in (await self.session.execute(stmt)).scalars():
+            out[row.case_id].append(row)
+        return out
 
     async def plan_items(self, case_id: uuid.UUID) -> list[PlanItem]:
         """Return a case's plan items in the order they were recorded."""

@@ -1283,36 +1283,71 @@ def _next_escalation(
     return now + timedelta(days=ladder.after_days)
 
 
+def _breach(
+    book: ClockBook,
+    clock: CaseDeadline,
+    policy: deadlines.DeadlinePolicy,
+    visits: Sequence[CaseVisit],
+) -> str:
+    """Breach a clock at the ladder's first level; return that level.
+
+    A missed recurring period is over, but the next one is owed all the same: it starts
+    here, catching up periods the visits already met.
+    """
+    level = policy.escalation.levels[0]
+    book.do(
+        history.op_breach(str(clock.id), level, _next_escalation(policy.escalation, level, book.at))
+    )
+    if clock.bound == "recurring":
+        try:
+            rule = policy.rule(DeadlineKind(clock.kind))
+        except (KeyError, ValueError):
+            rule = None
+        if rule is not None:
+            _next_recurring(book, rule, after=clock.due_date, visits=visits)
+    return level
+
+
+def _escalate(book: ClockBook, clock: CaseDeadline, ladder: deadlines.EscalationRule) -> str:
+    """Move a breached clock one level up its ladder; return the level it left."""
+    current = clock.escalation_level or ladder.levels[0]
+    position = ladder.levels.index(current) if current in ladder.levels else 0
+    level = ladder.levels[min(position + 1, len(ladder.levels) - 1)]
+    book.do(history.op_escalate(str(clock.id), level, _next_escalation(ladder, level, book.at)))
+    return current
+
+
 async def sweep(session: AsyncSession, ctx: CaseworkContext, *, limit: int) -> int:
     """Breach overdue clocks once each, escalate those left unmet; return how many moved.
 
     A breach is published as `casework.deadline_breached` exactly once: the row leaves the
     sweep's partial index in the same transaction.  Escalations are recorded in the case
     history and shown in the overdue list; they publish nothing, since the breach did.
+
+    Each half reads what its batch needs in one query per table (cases, clocks, visits)
+    and lets the session write the history and clock rows together: a batch is a few
+    round trips, not a few per clock.
     """
     now = ctx.clock.now()
     repo = CaseRepository(session)
     policies: dict[uuid.UUID, deadlines.DeadlinePolicy] = {}
-    moved = 0
-    for clock in await repo.due_for_sweep(now, limit):
-        case = await repo.get(clock.case_id)
-        assert case is not None
-        policy = policies.setdefault(case.id, policy_of(case))
-        level = policy.escalation.levels[0]
-        recurring = clock.bound == "recurring"
-        rows = (await repo.deadlines_of([case.id]))[case.id] if recurring else [clock]
-        book = ClockBook(rows, now)
-        book.do(
-            history.op_breach(str(clock.id), level, _next_escalation(policy.escalation, level, now))
-        )
-        if recurring:
-            # The missed period is over; the next one is owed all the same.
-            try:
-                rule = policy.rule(DeadlineKind(clock.kind))
-            except (KeyError, ValueError):
-                rule = None
-            if rule is not None:
-                _next_recurring(book, rule, after=clock.due_date, visits=await repo.visits(case.id))
+
+    def policy_for(case: Case) -> deadlines.DeadlinePolicy:
+        if case.id not in policies:
+            policies[case.id] = policy_of(case)
+        return policies[case.id]
+
+    due = await repo.due_for_sweep(now, limit)
+    cases = await repo.get_many(clock.case_id for clock in due)
+    recurring = list(dict.fromkeys(c.case_id for c in due if c.bound == "recurring"))
+    clocks = await repo.deadlines_of(recurring)
+    visits = await repo.visits_of(recurring)
+    breaches: list[tuple[Case, DeadlineBreachedV1]] = []
+    for clock in due:
+        case = cases[clock.case_id]
+        policy = policy_for(case)
+        book = ClockBook(clocks[case.id] if clock.bound == "recurring" else [clock], now)
+        level = _breach(book, clock, policy, visits.get(case.id, []))
         _commit(
             session,
             case,
@@ -1330,31 +1365,32 @@ async def sweep(session: AsyncSession, ctx: CaseworkContext, *, limit: int) -> i
                 }
             },
         )
-        await _publish(
-            session,
-            ctx,
-            case,
-            DeadlineBreachedV1(
-                case_id=clock.case_id,
-                deadline_id=clock.id,
-                kind=clock.kind,
-                due=clock.due_date,
-                breached_at=now,
-                escalation_level=level,
-                village_code=case.region_code,
-            ),
-            at=now,
+        if clock.bound == "recurring":
+            # A later clock of the same case in this batch must see the clocks started here.
+            clocks[case.id] = list(book.rows.values())
+        breaches.append(
+            (
+                case,
+                DeadlineBreachedV1(
+                    case_id=clock.case_id,
+                    deadline_id=clock.id,
+                    kind=clock.kind,
+                    due=clock.due_date,
+                    breached_at=now,
+                    escalation_level=level,
+                    village_code=case.region_code,
+                ),
+            )
         )
-        moved += 1
-    for clock in await repo.due_for_escalation(now, limit):
-        case = await repo.get(clock.case_id)
-        assert case is not None
-        ladder = policies.setdefault(case.id, policy_of(case)).escalation
-        current = clock.escalation_level or ladder.levels[0]
-        position = ladder.levels.index(current) if current in ladder.levels else 0
-        level = ladder.levels[min(position + 1, len(ladder.levels) - 1)]
+    for case, payload in breaches:
+        await _publish(session, ctx, case, payload, at=now)
+
+    escalating = await repo.due_for_escalation(now, limit)
+    cases.update(await repo.get_many(c.case_id for c in escalating if c.case_id not in cases))
+    for clock in escalating:
+        case = cases[clock.case_id]
         book = ClockBook([clock], now)
-        book.do(history.op_escalate(str(clock.id), level, _next_escalation(ladder, level, now)))
+        current = _escalate(book, clock, policy_for(case).escalation)
         _commit(
             session,
             case,
@@ -1366,5 +1402,4 @@ async def sweep(session: AsyncSession, ctx: CaseworkContext, *, limit: int) -> i
             reason=None,
             data={"deadline": {"id": str(clock.id), "kind": clock.kind, "from_level": current}},
         )
-        moved += 1
-    return moved
+    return len(due) + len(escalating)
