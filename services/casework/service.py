@@ -640,10 +640,16 @@ async def _reopen_for_new_risk(
 
 
 async def _start_monitoring(
-    session: AsyncSession, case: Case, book: ClockBook, *, labels: Sequence[str] | None
+    session: AsyncSession,
+    case: Case,
+    book: ClockBook,
+    *,
+    labels: Sequence[str] | None,
+    calendar: WorkingCalendar | None = None,
 ) -> None:
     """Start the visit clocks a monitored household is owed (§6.2 D4-D7, D10, D11)."""
-    calendar = await load_calendar(session)
+    if calendar is None:
+        calendar = await load_calendar(session)
     visits = await CaseRepository(session).visits(case.id)
     for event in ("monitoring_started", "care_started"):
         start_clocks(case, book, event=event, calendar=calendar, labels=labels, visits=visits)
@@ -797,7 +803,7 @@ async def _advance(
     )
     change = _Change(after.stage.value, {"procedure": history.procedure_record(after)})
     data = change.data
-    calendar = await load_calendar(session)
+    # The calendar is two queries: only the actions that start clocks load it.
     match command:
         case schemas.RecordVerification():
             data["verification"] = command.verification.model_dump(mode="json")
@@ -811,6 +817,7 @@ async def _advance(
                 "stage": case.stage,
                 "location": command.location,
             }
+            calendar = await load_calendar(session)
             start_clocks(case, book, event="publicity_started", calendar=calendar)
         case schemas.FileObjection():
             number = len(case.facts.get("objections", [])) + 1
@@ -830,7 +837,7 @@ async def _advance(
         case schemas.EndPublicity():
             _meet(book, DeadlineKind.PUBLICITY_MIN)
         case schemas.CountyInclude():
-            await _include(session, ctx, case, book, command, change, calendar)
+            await _include(session, ctx, case, book, command, change, await load_calendar(session))
         case schemas.CountyReject():
             _meet(book, DeadlineKind.IDENTIFICATION)
             _close_owed(book)
@@ -886,7 +893,7 @@ async def _include(
     change.data["labels"] = labels
     _meet(book, DeadlineKind.IDENTIFICATION)
     start_clocks(case, book, event="included", calendar=calendar, labels=labels)
-    await _start_monitoring(session, case, book, labels=labels)
+    await _start_monitoring(session, case, book, labels=labels, calendar=calendar)
     if _insecure(case.facts.get("guarantees", {})):
         # A gap verification found becomes a monitored household's problem to clear (D13).
         start_clocks(case, book, event="problem_found", calendar=calendar, labels=labels)
@@ -1195,9 +1202,13 @@ async def _adjust_deadline(
 
 
 async def allowed(
-    session: AsyncSession, ctx: CaseworkContext, case: Case, principal: Principal
+    session: AsyncSession,
+    ctx: CaseworkContext,
+    case: Case,
+    principal: Principal,
+    clocks: Sequence[CaseDeadline],
 ) -> list[tuple[str, str]]:
-    """Return (action, Chinese label) the caller may take on the case now."""
+    """Return (action, Chinese label) the caller may take on the case now, given its clocks."""
     if case.closed_at is not None or not in_scope(principal.region, case.region_code):
         return []
     template = template_of(case, ctx.templates)
@@ -1208,9 +1219,7 @@ async def allowed(
         facts = replace(
             facts, elimination_shortfalls=await shortfalls(session, case, template, today)
         )
-    book = ClockBook(
-        (await CaseRepository(session).deadlines_of([case.id]))[case.id], ctx.clock.now()
-    )
+    book = ClockBook(clocks, ctx.clock.now())
     actions = workflow.allowed_actions(
         template.workflow(), facts, principal.role, today, _publicity_min_days(case, book)
     )
@@ -1218,10 +1227,11 @@ async def allowed(
     return [(a.value, a.label_zh) for a in actions] + [(o.value, o.label_zh) for o in operations]
 
 
-async def live_view(session: AsyncSession, case: Case) -> history.CaseView:
-    """Return the case as its tables hold it, in the shape the history rebuilds."""
+async def live_view(
+    session: AsyncSession, case: Case, clocks: Sequence[CaseDeadline]
+) -> history.CaseView:
+    """Return the case as its tables and its clocks hold it, in the shape the history rebuilds."""
     repo = CaseRepository(session)
-    clocks = (await repo.deadlines_of([case.id]))[case.id]
     current = await repo.current_assignment(case.id)
     helper = None
     if current is not None:
