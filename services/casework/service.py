@@ -1393,12 +1393,17 @@ async def sweep(session: AsyncSession, ctx: CaseworkContext, *, limit: int) -> i
     """
     now = ctx.clock.now()
     repo = CaseRepository(session)
-    policies: dict[uuid.UUID, deadlines.DeadlinePolicy] = {}
+    # A batch's cases carry a handful of stored policies: one equal to a policy already
+    # parsed is not validated again (comparing is a tenth of the cost).
+    parsed: dict[tuple[Any, Any], tuple[dict[str, Any], deadlines.DeadlinePolicy]] = {}
 
     def policy_for(case: Case) -> deadlines.DeadlinePolicy:
-        if case.id not in policies:
-            policies[case.id] = policy_of(case)
-        return policies[case.id]
+        stored = case.deadline_policy
+        key = (stored.get("version"), stored.get("region_code"))
+        known = parsed.get(key)
+        if known is None or known[0] != stored:
+            known = parsed[key] = (stored, policy_of(case))
+        return known[1]
 
     due = await repo.due_for_sweep(now, limit)
     cases = await repo.get_many(clock.case_id for clock in due)

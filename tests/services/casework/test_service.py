@@ -242,6 +242,26 @@ class TestSweep:
         cw.at("2026-04-30")
         assert await cw.sweep() == 0
 
+    async def test_each_case_is_swept_under_its_own_stored_policy(self, cw: Casework) -> None:
+        # Same version and region, another ladder: the stored policy, not its name, decides.
+        usual, own = await cw.open_case(), await cw.open_case()
+        async with cw.sessionmaker() as session, session.begin():
+            case = await session.get(Case, uuid.UUID(own))
+            assert case is not None
+            policy = dict(case.deadline_policy)
+            policy["escalation"] = {
+                **policy.get("escalation", {}),
+                "levels": ["township", "county"],
+            }
+            case.deadline_policy = policy
+        cw.at("2026-03-18")
+        assert await cw.sweep() == 2
+        levels = {
+            e["case_id"]: e["escalation_level"]
+            for e in await cw.events("casework.deadline_breached")
+        }
+        assert levels == {usual: "village", own: "township"}
+
     @pytest.mark.parametrize("batch", [1, 3, 500])
     async def test_several_cases_sweep_to_the_same_history_and_events(
         self, cw: Casework, batch: int
