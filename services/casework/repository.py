@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from services.casework.models import (
     LIVE_CLOCK,
@@ -67,12 +68,30 @@ class CaseRepository:
         """Return a case by id."""
         return await self.session.get(Case, case_id)
 
-    async def get_many(self, case_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Case]:
-        """Return several cases by id (those that exist), keyed by id."""
+    async def for_clock_entries(self, case_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Case]:
+        """Return cases by id with only what a clock-only history entry and its event read.
+
+        The sweep reads up to a batch of cases at once and never looks at their facts,
+        sources, screening reasons or procedure, most of each row; touching one of those
+        on a case returned here raises instead of querying.
+        """
         wanted = set(case_ids)
         if not wanted:
             return {}
-        stmt = select(Case).where(Case.id.in_(wanted))
+        stmt = (
+            select(Case)
+            .where(Case.id.in_(wanted))
+            .options(
+                load_only(
+                    Case.household_id,
+                    Case.region_code,
+                    Case.stage,
+                    Case.deadline_policy,
+                    Case.version,
+                    raiseload=True,
+                )
+            )
+        )
         return {case.id: case for case in (await self.session.execute(stmt)).scalars()}
 
     async def get_for_update(self, case_id: uuid.UUID) -> Case | None:

@@ -1406,7 +1406,7 @@ async def sweep(session: AsyncSession, ctx: CaseworkContext, *, limit: int) -> i
         return known[1]
 
     due = await repo.due_for_sweep(now, limit)
-    cases = await repo.get_many(clock.case_id for clock in due)
+    cases = await repo.for_clock_entries(clock.case_id for clock in due)
     recurring = list(dict.fromkeys(c.case_id for c in due if c.bound == "recurring"))
     clocks = await repo.deadlines_of(recurring)
     visits = await repo.visits_of(recurring)
@@ -1453,7 +1453,9 @@ async def sweep(session: AsyncSession, ctx: CaseworkContext, *, limit: int) -> i
     await _publish_all(session, ctx, breaches, at=now)
 
     escalating = await repo.due_for_escalation(now, limit)
-    cases.update(await repo.get_many(c.case_id for c in escalating if c.case_id not in cases))
+    cases.update(
+        await repo.for_clock_entries(c.case_id for c in escalating if c.case_id not in cases)
+    )
     for clock in escalating:
         case = cases[clock.case_id]
         book = ClockBook([clock], now)

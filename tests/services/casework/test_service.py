@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import InvalidRequestError
 
 from services.casework import service
 from services.casework.models import (
@@ -241,6 +242,14 @@ class TestSweep:
         await cw.ok(closed, cw.county, "county_reject", applicant_reason="不符合条件")
         cw.at("2026-04-30")
         assert await cw.sweep() == 0
+
+    async def test_the_sweep_reads_only_the_columns_its_entries_need(self, cw: Casework) -> None:
+        case_id = uuid.UUID(await cw.open_case())
+        async with cw.sessionmaker() as session:
+            (case,) = (await CaseRepository(session).for_clock_entries([case_id])).values()
+            assert (case.stage, case.region_code) == ("opened", VILLAGE)
+            with pytest.raises(InvalidRequestError):
+                _ = case.facts
 
     async def test_each_case_is_swept_under_its_own_stored_policy(self, cw: Casework) -> None:
         # Same version and region, another ladder: the stored policy, not its name, decides.
