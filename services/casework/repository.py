@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from services.casework.models import (
     LIVE_CLOCK,
@@ -66,6 +67,32 @@ class CaseRepository:
     async def get(self, case_id: uuid.UUID) -> Case | None:
         """Return a case by id."""
         return await self.session.get(Case, case_id)
+
+    async def for_clock_entries(self, case_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Case]:
+        """Return cases by id with only what a clock-only history entry and its event read.
+
+        The sweep reads up to a batch of cases at once and never looks at their facts,
+        sources, screening reasons or procedure, most of each row; touching one of those
+        on a case returned here raises instead of querying.
+        """
+        wanted = set(case_ids)
+        if not wanted:
+            return {}
+        stmt = (
+            select(Case)
+            .where(Case.id.in_(wanted))
+            .options(
+                load_only(
+                    Case.household_id,
+                    Case.region_code,
+                    Case.stage,
+                    Case.deadline_policy,
+                    Case.version,
+                    raiseload=True,
+                )
+            )
+        )
+        return {case.id: case for case in (await self.session.execute(stmt)).scalars()}
 
     async def get_for_update(self, case_id: uuid.UUID) -> Case | None:
         """Return a case locked for the rest of the transaction (PostgreSQL)."""
@@ -203,12 +230,21 @@ class CaseRepository:
 
     async def visits(self, case_id: uuid.UUID) -> list[CaseVisit]:
         """Return a case's visits, newest first."""
+        return (await self.visits_of([case_id]))[case_id]
+
+    async def visits_of(self, case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[CaseVisit]]:
+        """Return the visits of several cases, keyed by case, each newest first."""
+        out: dict[uuid.UUID, list[CaseVisit]] = {cid: [] for cid in case_ids}
+        if not case_ids:
+            return out
         stmt = (
             select(CaseVisit)
-            .where(CaseVisit.case_id == case_id)
+            .where(CaseVisit.case_id.in_(case_ids))
             .order_by(CaseVisit.visited_on.desc(), CaseVisit.recorded_at.desc())
         )
-        return list((await self.session.execute(stmt)).scalars())
+        for row in (await self.session.execute(stmt)).scalars():
+            out[row.case_id].append(row)
+        return out
 
     async def plan_items(self, case_id: uuid.UUID) -> list[PlanItem]:
         """Return a case's plan items in the order they were recorded."""

@@ -189,9 +189,11 @@ async def _live_detail(
     session: AsyncSession, ctx: CaseworkContext, case: Case, principal: Principal
 ) -> schemas.CaseDetail:
     repo = CaseRepository(session)
-    view = await service.live_view(session, case)
+    # The view and the allowed actions both need the clocks: one read serves them.
+    clocks = (await repo.deadlines_of([case.id]))[case.id]
+    view = await service.live_view(session, case, clocks)
     entries = service.entries_of(await repo.history(case.id))
-    allowed = await service.allowed(session, ctx, case, principal)
+    allowed = await service.allowed(session, ctx, case, principal, clocks)
     return _detail(ctx, case, view, entries, allowed=allowed)
 
 

@@ -63,6 +63,7 @@ from shared.contracts.casework import (
 )
 from shared.contracts.common import SourceRefV1
 from shared.contracts.envelope import Payload
+from shared.contracts.registry import build_envelope, encode
 from shared.contracts.screening import RiskAssessedV1
 from shared.logs import correlation_id as current_correlation_id
 from shared.messaging.outbox import Outbox, Staged
@@ -400,6 +401,58 @@ async def _publish(
     )
 
 
+def outbox_rows(
+    ctx: CaseworkContext, events: Sequence[tuple[Case, Payload]], *, at: datetime
+) -> list[dict[str, Any]]:
+    """Return the outbox_message rows Outbox.add would write for these events, in order.
+
+    The sweep publishes up to a batch of breaches at once, and one INSERT per event was most
+    of its time; Outbox has no many-row add, so the rows are built here and written in one
+    executemany. test_service.py TestOutboxRows holds them equal to Outbox.add's.
+    """
+    rows = []
+    for case, payload in events:
+        subject_key = str(case.household_id)
+        envelope = build_envelope(
+            payload,
+            producer=ctx.outbox.producer,
+            subject_key=subject_key,
+            occurred_at=at,
+            produced_at=at,
+            correlation_id=_correlation(),
+        )
+        rows.append(
+            {
+                "event_id": envelope.event_id,
+                "topic": ctx.outbox.topic,
+                "message_key": subject_key,
+                "event_type": envelope.event_type,
+                "value": encode(envelope).decode(),
+                "headers": {
+                    "event_type": envelope.event_type,
+                    "schema_version": str(envelope.schema_version),
+                    "event_id": str(envelope.event_id),
+                    "correlation_id": str(envelope.correlation_id),
+                },
+                "created_at": at,
+                "attempts": 0,
+            }
+        )
+    return rows
+
+
+async def _publish_all(
+    session: AsyncSession,
+    ctx: CaseworkContext,
+    events: Sequence[tuple[Case, Payload]],
+    *,
+    at: datetime,
+) -> None:
+    """Stage several events in one statement, relayed in the order given."""
+    if events:
+        await session.execute(ctx.outbox.table.insert(), outbox_rows(ctx, events, at=at))
+
+
 # ------------------------------------------------------------------ opening and new risks
 
 
@@ -716,10 +769,16 @@ async def _reopen_for_new_risk(
 
 
 async def _start_monitoring(
-    session: AsyncSession, case: Case, book: ClockBook, *, labels: Sequence[str] | None
+    session: AsyncSession,
+    case: Case,
+    book: ClockBook,
+    *,
+    labels: Sequence[str] | None,
+    calendar: WorkingCalendar | None = None,
 ) -> None:
     """Start the visit clocks a monitored household is owed (§6.2 D4-D7, D10, D11)."""
-    calendar = await load_calendar(session)
+    if calendar is None:
+        calendar = await load_calendar(session)
     visits = await CaseRepository(session).visits(case.id)
     for event in ("monitoring_started", "care_started"):
         start_clocks(case, book, event=event, calendar=calendar, labels=labels, visits=visits)
@@ -873,7 +932,7 @@ async def _advance(
     )
     change = _Change(after.stage.value, {"procedure": history.procedure_record(after)})
     data = change.data
-    calendar = await load_calendar(session)
+    # The calendar is two queries: only the actions that start clocks load it.
     match command:
         case schemas.RecordVerification():
             data["verification"] = command.verification.model_dump(mode="json")
@@ -887,6 +946,7 @@ async def _advance(
                 "stage": case.stage,
                 "location": command.location,
             }
+            calendar = await load_calendar(session)
             start_clocks(case, book, event="publicity_started", calendar=calendar)
         case schemas.FileObjection():
             number = len(case.facts.get("objections", [])) + 1
@@ -906,7 +966,7 @@ async def _advance(
         case schemas.EndPublicity():
             _meet(book, DeadlineKind.PUBLICITY_MIN)
         case schemas.CountyInclude():
-            await _include(session, ctx, case, book, command, change, calendar)
+            await _include(session, ctx, case, book, command, change, await load_calendar(session))
         case schemas.CountyReject():
             _meet(book, DeadlineKind.IDENTIFICATION)
             _close_owed(book)
@@ -962,7 +1022,7 @@ async def _include(
     change.data["labels"] = labels
     _meet(book, DeadlineKind.IDENTIFICATION)
     start_clocks(case, book, event="included", calendar=calendar, labels=labels)
-    await _start_monitoring(session, case, book, labels=labels)
+    await _start_monitoring(session, case, book, labels=labels, calendar=calendar)
     if _insecure(case.facts.get("guarantees", {})):
         # A gap verification found becomes a monitored household's problem to clear (D13).
         start_clocks(case, book, event="problem_found", calendar=calendar, labels=labels)
@@ -1271,9 +1331,13 @@ async def _adjust_deadline(
 
 
 async def allowed(
-    session: AsyncSession, ctx: CaseworkContext, case: Case, principal: Principal
+    session: AsyncSession,
+    ctx: CaseworkContext,
+    case: Case,
+    principal: Principal,
+    clocks: Sequence[CaseDeadline],
 ) -> list[tuple[str, str]]:
-    """Return (action, Chinese label) the caller may take on the case now."""
+    """Return (action, Chinese label) the caller may take on the case now, given its clocks."""
     if case.closed_at is not None or not in_scope(principal.region, case.region_code):
         return []
     template = template_of(case, ctx.templates)
@@ -1284,9 +1348,7 @@ async def allowed(
         facts = replace(
             facts, elimination_shortfalls=await shortfalls(session, case, template, today)
         )
-    book = ClockBook(
-        (await CaseRepository(session).deadlines_of([case.id]))[case.id], ctx.clock.now()
-    )
+    book = ClockBook(clocks, ctx.clock.now())
     actions = workflow.allowed_actions(
         template.workflow(), facts, principal.role, today, _publicity_min_days(case, book)
     )
@@ -1294,10 +1356,11 @@ async def allowed(
     return [(a.value, a.label_zh) for a in actions] + [(o.value, o.label_zh) for o in operations]
 
 
-async def live_view(session: AsyncSession, case: Case) -> history.CaseView:
-    """Return the case as its tables hold it, in the shape the history rebuilds."""
+async def live_view(
+    session: AsyncSession, case: Case, clocks: Sequence[CaseDeadline]
+) -> history.CaseView:
+    """Return the case as its tables and its clocks hold it, in the shape the history rebuilds."""
     repo = CaseRepository(session)
-    clocks = (await repo.deadlines_of([case.id]))[case.id]
     current = await repo.current_assignment(case.id)
     helper = None
     if current is not None:
@@ -1359,36 +1422,76 @@ def _next_escalation(
     return now + timedelta(days=ladder.after_days)
 
 
+def _breach(
+    book: ClockBook,
+    clock: CaseDeadline,
+    policy: deadlines.DeadlinePolicy,
+    visits: Sequence[CaseVisit],
+) -> str:
+    """Breach a clock at the ladder's first level; return that level.
+
+    A missed recurring period is over, but the next one is owed all the same: it starts
+    here, catching up periods the visits already met.
+    """
+    level = policy.escalation.levels[0]
+    book.do(
+        history.op_breach(str(clock.id), level, _next_escalation(policy.escalation, level, book.at))
+    )
+    if clock.bound == "recurring":
+        try:
+            rule = policy.rule(DeadlineKind(clock.kind))
+        except (KeyError, ValueError):
+            rule = None
+        if rule is not None:
+            _next_recurring(book, rule, after=clock.due_date, visits=visits)
+    return level
+
+
+def _escalate(book: ClockBook, clock: CaseDeadline, ladder: deadlines.EscalationRule) -> str:
+    """Move a breached clock one level up its ladder; return the level it left."""
+    current = clock.escalation_level or ladder.levels[0]
+    position = ladder.levels.index(current) if current in ladder.levels else 0
+    level = ladder.levels[min(position + 1, len(ladder.levels) - 1)]
+    book.do(history.op_escalate(str(clock.id), level, _next_escalation(ladder, level, book.at)))
+    return current
+
+
 async def sweep(session: AsyncSession, ctx: CaseworkContext, *, limit: int) -> int:
     """Breach overdue clocks once each, escalate those left unmet; return how many moved.
 
     A breach is published as `casework.deadline_breached` exactly once: the row leaves the
     sweep's partial index in the same transaction.  Escalations are recorded in the case
     history and shown in the overdue list; they publish nothing, since the breach did.
+
+    Each half reads what its batch needs in one query per table (cases, clocks, visits)
+    and lets the session write the history and clock rows together: a batch is a few
+    round trips, not a few per clock.
     """
     now = ctx.clock.now()
     repo = CaseRepository(session)
-    policies: dict[uuid.UUID, deadlines.DeadlinePolicy] = {}
-    moved = 0
-    for clock in await repo.due_for_sweep(now, limit):
-        case = await repo.get(clock.case_id)
-        assert case is not None
-        policy = policies.setdefault(case.id, policy_of(case))
-        level = policy.escalation.levels[0]
-        recurring = clock.bound == "recurring"
-        rows = (await repo.deadlines_of([case.id]))[case.id] if recurring else [clock]
-        book = ClockBook(rows, now)
-        book.do(
-            history.op_breach(str(clock.id), level, _next_escalation(policy.escalation, level, now))
-        )
-        if recurring:
-            # The missed period is over; the next one is owed all the same.
-            try:
-                rule = policy.rule(DeadlineKind(clock.kind))
-            except (KeyError, ValueError):
-                rule = None
-            if rule is not None:
-                _next_recurring(book, rule, after=clock.due_date, visits=await repo.visits(case.id))
+    # A batch's cases carry a handful of stored policies: one equal to a policy already
+    # parsed is not validated again (comparing is a tenth of the cost).
+    parsed: dict[tuple[Any, Any], tuple[dict[str, Any], deadlines.DeadlinePolicy]] = {}
+
+    def policy_for(case: Case) -> deadlines.DeadlinePolicy:
+        stored = case.deadline_policy
+        key = (stored.get("version"), stored.get("region_code"))
+        known = parsed.get(key)
+        if known is None or known[0] != stored:
+            known = parsed[key] = (stored, policy_of(case))
+        return known[1]
+
+    due = await repo.due_for_sweep(now, limit)
+    cases = await repo.for_clock_entries(clock.case_id for clock in due)
+    recurring = list(dict.fromkeys(c.case_id for c in due if c.bound == "recurring"))
+    clocks = await repo.deadlines_of(recurring)
+    visits = await repo.visits_of(recurring)
+    breaches: list[tuple[Case, Payload]] = []
+    for clock in due:
+        case = cases[clock.case_id]
+        policy = policy_for(case)
+        book = ClockBook(clocks[case.id] if clock.bound == "recurring" else [clock], now)
+        level = _breach(book, clock, policy, visits.get(case.id, []))
         _commit(
             session,
             case,
@@ -1406,31 +1509,33 @@ async def sweep(session: AsyncSession, ctx: CaseworkContext, *, limit: int) -> i
                 }
             },
         )
-        await _publish(
-            session,
-            ctx,
-            case,
-            DeadlineBreachedV1(
-                case_id=clock.case_id,
-                deadline_id=clock.id,
-                kind=clock.kind,
-                due=clock.due_date,
-                breached_at=now,
-                escalation_level=level,
-                village_code=case.region_code,
-            ),
-            at=now,
+        if clock.bound == "recurring":
+            # A later clock of the same case in this batch must see the clocks started here.
+            clocks[case.id] = list(book.rows.values())
+        breaches.append(
+            (
+                case,
+                DeadlineBreachedV1(
+                    case_id=clock.case_id,
+                    deadline_id=clock.id,
+                    kind=clock.kind,
+                    due=clock.due_date,
+                    breached_at=now,
+                    escalation_level=level,
+                    village_code=case.region_code,
+                ),
+            )
         )
-        moved += 1
-    for clock in await repo.due_for_escalation(now, limit):
-        case = await repo.get(clock.case_id)
-        assert case is not None
-        ladder = policies.setdefault(case.id, policy_of(case)).escalation
-        current = clock.escalation_level or ladder.levels[0]
-        position = ladder.levels.index(current) if current in ladder.levels else 0
-        level = ladder.levels[min(position + 1, len(ladder.levels) - 1)]
+    await _publish_all(session, ctx, breaches, at=now)
+
+    escalating = await repo.due_for_escalation(now, limit)
+    cases.update(
+        await repo.for_clock_entries(c.case_id for c in escalating if c.case_id not in cases)
+    )
+    for clock in escalating:
+        case = cases[clock.case_id]
         book = ClockBook([clock], now)
-        book.do(history.op_escalate(str(clock.id), level, _next_escalation(ladder, level, now)))
+        current = _escalate(book, clock, policy_for(case).escalation)
         _commit(
             session,
             case,
@@ -1442,5 +1547,4 @@ async def sweep(session: AsyncSession, ctx: CaseworkContext, *, limit: int) -> i
             reason=None,
             data={"deadline": {"id": str(clock.id), "kind": clock.kind, "from_level": current}},
         )
-        moved += 1
-    return moved
+    return len(due) + len(escalating)

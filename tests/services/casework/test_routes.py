@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from tests.services.casework.harness import (
     COUNTY,
@@ -584,6 +586,50 @@ class TestPostAction:
         done = await cw.ok(case_id, cw.county, "confirm_elimination")
         assert done["stage"] == "risk_eliminated"
         assert done["procedure"].startswith("with-elimination-publicity@")
+
+
+class TestStatementsPerAction:
+    @pytest.mark.parametrize(
+        ("action", "calendar_reads"),
+        [
+            pytest.param("start_verification", 0, id="starts-no-clock"),
+            pytest.param("start_publicity", 1, id="starts-the-publicity-clock"),
+        ],
+    )
+    async def test_the_calendar_and_the_clocks_are_read_only_as_needed(
+        self, cw: Casework, action: str, calendar_reads: int
+    ) -> None:
+        case_id = await cw.open_case()
+        if action == "start_publicity":
+            await cw.ok(case_id, cw.village, "start_verification")
+            await cw.ok(
+                case_id,
+                cw.village,
+                "record_verification",
+                verification=verification(on="2026-03-02"),
+            )
+            await cw.ok(
+                case_id,
+                cw.county,
+                "record_crosscheck",
+                results=[{"department": "civil_affairs", "result": "no_record"}],
+            )
+        statements: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(" ".join(statement.split()))
+
+        event.listen(Engine, "before_cursor_execute", seen)
+        try:
+            await cw.ok(case_id, cw.village, action)
+        finally:
+            event.remove(Engine, "before_cursor_execute", seen)
+        # The calendar is two reads (overrides, declared years) for an action that dates a
+        # clock; the clocks are read twice: locked for the change, then for the reply.
+        calendar = [s for s in statements if "FROM calendar_" in s]
+        clocks = [s for s in statements if s.startswith("SELECT") and "FROM case_deadline" in s]
+        assert len(calendar) == 2 * calendar_reads
+        assert len(clocks) == 2
 
 
 class TestRegionTemplates:

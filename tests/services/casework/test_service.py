@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import InvalidRequestError
 
 from services.casework import service
 from services.casework.models import (
@@ -15,10 +17,21 @@ from services.casework.models import (
     Case,
     CaseDeadline,
     CaseEvent,
+    outbox_table,
 )
 from services.casework.repository import CaseRepository
+from services.casework.sweeper import DeadlineSweeper
 from services.casework.workdays import CalendarUnavailable
-from tests.services.casework.harness import HELPER, Casework, template, verification
+from shared.contracts.casework import DeadlineBreachedV1
+from shared.contracts.registry import decode
+from shared.logs import correlation_id
+from tests.services.casework.harness import (
+    HELPER,
+    VILLAGE,
+    Casework,
+    template,
+    verification,
+)
 
 D = date.fromisoformat
 LENIENT = template(
@@ -229,6 +242,202 @@ class TestSweep:
         await cw.ok(closed, cw.county, "county_reject", applicant_reason="不符合条件")
         cw.at("2026-04-30")
         assert await cw.sweep() == 0
+
+    async def test_the_sweep_reads_only_the_columns_its_entries_need(self, cw: Casework) -> None:
+        case_id = uuid.UUID(await cw.open_case())
+        async with cw.sessionmaker() as session:
+            (case,) = (await CaseRepository(session).for_clock_entries([case_id])).values()
+            assert (case.stage, case.region_code) == ("opened", VILLAGE)
+            with pytest.raises(InvalidRequestError):
+                _ = case.facts
+
+    async def test_each_case_is_swept_under_its_own_stored_policy(self, cw: Casework) -> None:
+        # Same version and region, another ladder: the stored policy, not its name, decides.
+        usual, own = await cw.open_case(), await cw.open_case()
+        async with cw.sessionmaker() as session, session.begin():
+            case = await session.get(Case, uuid.UUID(own))
+            assert case is not None
+            policy = dict(case.deadline_policy)
+            policy["escalation"] = {
+                **policy.get("escalation", {}),
+                "levels": ["township", "county"],
+            }
+            case.deadline_policy = policy
+        cw.at("2026-03-18")
+        assert await cw.sweep() == 2
+        levels = {
+            e["case_id"]: e["escalation_level"]
+            for e in await cw.events("casework.deadline_breached")
+        }
+        assert levels == {usual: "village", own: "township"}
+
+    @pytest.mark.parametrize("batch", [1, 3, 500])
+    async def test_several_cases_sweep_to_the_same_history_and_events(
+        self, cw: Casework, batch: int
+    ) -> None:
+        # However the clocks fall into batches, each case gets one entry per breach (with
+        # the next period it opens) and one per escalation, and each breach one event.
+        cases = await _several_cases(cw)
+        sweeper = DeadlineSweeper(
+            sessionmaker=cw.sessionmaker, ctx=cw.ctx, interval_seconds=60, batch_size=batch
+        )
+        breached = sum(len(clocks) for clocks in BREACHED_ON_1_MAY.values())
+        cw.at("2026-05-01")
+        assert await sweeper.sweep_once() == breached
+        cw.at("2026-05-04", hour=11)
+        assert await sweeper.sweep_once() == breached  # each moves up to the township
+        entries, events = await _sweep_record(cw, cases)
+        assert entries == {
+            name: {
+                clock: [
+                    ("deadline_breached", "breach village", *opened),
+                    ("deadline_escalated", "escalate township"),
+                ]
+                for clock, opened in clocks.items()
+            }
+            for name, clocks in BREACHED_ON_1_MAY.items()
+        }
+        assert events == sorted(
+            (name, clock, clock.split("@")[0], "2026-05-01T02:00:00Z", "village", VILLAGE)
+            for name, clocks in BREACHED_ON_1_MAY.items()
+            for clock in clocks
+        )
+
+
+async def _several_cases(cw: Casework) -> dict[str, str]:
+    """Return cases whose clocks fall due together: one-off, recurring, caught-up, labelled."""
+    cases = {"opened": await cw.open_case()}
+    for name in ("monitored", "visited", "labelled"):
+        cases[name] = await cw.open_case()
+        await cw.to_publicity(cases[name], "2026-03-02")
+        cw.at("2026-03-09")
+        await cw.ok(cases[name], cw.village, "end_publicity")
+        await cw.ok(cases[name], cw.township, "township_approve")
+        labels = (
+            ["special_care_ordinary", "relocated_escaped_poverty"] if name == "labelled" else []
+        )
+        await cw.ok(
+            cases[name], cw.county, "county_include", categories=["marginal"], labels=labels
+        )
+    cw.at("2026-05-01", hour=9)
+    # A May visit: the sweep's catch-up meets May at once and opens June.
+    await cw.ok(
+        cases["visited"],
+        cw.village,
+        "record_visit",
+        visit={"visited_on": "2026-05-01", "visitor_name": "李帮扶", "findings": "走访"},
+    )
+    return cases
+
+
+# What the sweep on 1 May does to the cases of _several_cases: each overdue clock is breached
+# at the village level, and a missed period opens the next (catching up a period visited).
+BREACHED_ON_1_MAY: dict[str, dict[str, list[str]]] = {
+    "opened": {"identification@2026-03-17": []},
+    "monitored": {
+        "assistance_plan@2026-03-23": [],
+        "helper_assignment@2026-03-23": [],
+        "monthly_visit@2026-04-30": ["start monthly_visit@2026-05-31"],
+    },
+    "visited": {
+        "assistance_plan@2026-03-23": [],
+        "helper_assignment@2026-03-23": [],
+        "monthly_visit@2026-04-30": [
+            "start monthly_visit@2026-05-31",
+            "meet monthly_visit@2026-05-31",
+            "start monthly_visit@2026-06-30",
+        ],
+    },
+    "labelled": {
+        "assistance_plan@2026-03-23": [],
+        "helper_assignment@2026-03-23": [],
+        "monthly_visit@2026-04-30": ["start monthly_visit@2026-05-31"],
+        "relocation_followup_visit@2026-04-30": ["start relocation_followup_visit@2026-05-31"],
+        "special_care_visit@2026-04-30": ["start special_care_visit@2026-05-31"],
+    },
+}
+
+
+async def _sweep_record(
+    cw: Casework, cases: dict[str, str]
+) -> tuple[dict[str, dict[str, list[tuple[str, ...]]]], list[tuple[str, ...]]]:
+    """Return each case's sweep entries by clock, and the breach events; clocks as kind@due."""
+    names = {case_id: name for name, case_id in cases.items()}
+    clock_names: dict[str, str] = {}
+    entries: dict[str, dict[str, list[tuple[str, ...]]]] = {}
+    for name, case_id in cases.items():
+        detail = await cw.case(case_id)
+        clock_names.update(
+            {d["deadline_id"]: f"{d['kind']}@{d['due']}" for d in detail["deadlines"]}
+        )
+        by_clock = entries.setdefault(name, {})
+        for h in detail["history"]:
+            if not h["action"].startswith("deadline_"):
+                continue
+            ops = [
+                " ".join([op["op"], *([op["level"]] if "level" in op else [])])
+                if op["id"] == h["data"]["deadline"]["id"]
+                else f"{op['op']} {clock_names[op['id']]}"
+                for op in h["data"]["clocks"]
+            ]
+            by_clock.setdefault(clock_names[h["data"]["deadline"]["id"]], []).append(
+                (h["action"], *ops)
+            )
+    events: list[tuple[str, ...]] = sorted(
+        (
+            names[e["case_id"]],
+            clock_names[e["deadline_id"]],
+            e["kind"],
+            e["breached_at"],
+            e["escalation_level"],
+            e["village_code"],
+        )
+        for e in await cw.events("casework.deadline_breached")
+    )
+    return entries, events
+
+
+class TestOutboxRows:
+    async def test_the_rows_are_the_ones_outbox_add_writes(self, cw: Casework) -> None:
+        case = Case(household_id=uuid.uuid4(), region_code=VILLAGE)
+        now = cw.clock.now()
+        breach = DeadlineBreachedV1(
+            case_id=uuid.uuid4(),
+            deadline_id=uuid.uuid4(),
+            kind="identification",
+            due=date(2026, 3, 1),
+            breached_at=now,
+            escalation_level="village",
+            village_code=VILLAGE,
+        )
+        # The request's correlation id, as _publish passes it to Outbox.add.
+        correlation = uuid.uuid4()
+        token = correlation_id.set(str(correlation))
+        try:
+            async with cw.sessionmaker() as session, session.begin():
+                await cw.ctx.outbox.add(
+                    session,
+                    breach,
+                    subject_key=str(case.household_id),
+                    occurred_at=now,
+                    now=now,
+                    correlation_id=correlation,
+                )
+                rows = service.outbox_rows(cw.ctx, [(case, breach)], at=now)
+                await session.execute(outbox_table.insert(), rows)
+        finally:
+            correlation_id.reset(token)
+        async with cw.sessionmaker() as session:
+            by_add, by_rows = (await session.execute(select(outbox_table))).mappings().all()
+
+        def comparable(row: Any) -> dict[str, Any]:
+            out = {k: v for k, v in row.items() if k not in ("id", "event_id", "value", "headers")}
+            out["headers"] = {k: v for k, v in row["headers"].items() if k != "event_id"}
+            envelope = decode(row["value"].encode())
+            out["envelope"] = envelope.model_dump(mode="json", exclude={"event_id"})
+            return out
+
+        assert comparable(by_rows) == comparable(by_add)
 
 
 class TestStartClocks:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +13,7 @@ from uuid import uuid4
 import pytest
 
 from shared.contracts import registry
+from shared.contracts.casework import DeadlineBreachedV1
 from shared.contracts.common import PersonV1
 from shared.contracts.intake import AlertReceivedV1
 
@@ -39,6 +42,29 @@ class TestEncodeDecode:
         assert back.payload == env.payload
         assert back.event_type == "intake.alert_received"
         assert back.schema_version == 1
+
+    def test_an_envelope_class_outlives_its_events(self) -> None:
+        # Rebuilding the parametrised class costs milliseconds per event (a sweep publishes
+        # a thousand): the class must survive a collection with no envelope alive.
+        def breach() -> type:
+            payload = DeadlineBreachedV1(
+                case_id=uuid4(),
+                deadline_id=uuid4(),
+                kind="identification",
+                due=date(2026, 11, 1),
+                breached_at=NOW,
+                escalation_level="village",
+                village_code="141122100201",
+            )
+            env = registry.build_envelope(
+                payload, producer="casework", subject_key="h", occurred_at=NOW, produced_at=NOW
+            )
+            return type(env)
+
+        built = weakref.ref(breach())
+        gc.collect()
+        assert built() is not None
+        assert breach() is built()
 
     def test_unknown_fields_from_newer_producers_are_ignored(self) -> None:
         env = registry.build_envelope(
