@@ -63,7 +63,6 @@ from shared.contracts.casework import (
 )
 from shared.contracts.common import SourceRefV1
 from shared.contracts.envelope import Payload
-from shared.contracts.registry import build_envelope, encode
 from shared.contracts.screening import RiskAssessedV1
 from shared.logs import correlation_id as current_correlation_id
 from shared.messaging.outbox import Outbox, Staged
@@ -401,46 +400,6 @@ async def _publish(
     )
 
 
-def outbox_rows(
-    ctx: CaseworkContext, events: Sequence[tuple[Case, Payload]], *, at: datetime
-) -> list[dict[str, Any]]:
-    """Return the outbox_message rows Outbox.add would write for these events, in order.
-
-    The sweep publishes up to a batch of breaches at once, and one INSERT per event was most
-    of its time; Outbox has no many-row add, so the rows are built here and written in one
-    executemany. test_service.py TestOutboxRows holds them equal to Outbox.add's.
-    """
-    rows = []
-    for case, payload in events:
-        subject_key = str(case.household_id)
-        envelope = build_envelope(
-            payload,
-            producer=ctx.outbox.producer,
-            subject_key=subject_key,
-            occurred_at=at,
-            produced_at=at,
-            correlation_id=_correlation(),
-        )
-        rows.append(
-            {
-                "event_id": envelope.event_id,
-                "topic": ctx.outbox.topic,
-                "message_key": subject_key,
-                "event_type": envelope.event_type,
-                "value": encode(envelope).decode(),
-                "headers": {
-                    "event_type": envelope.event_type,
-                    "schema_version": str(envelope.schema_version),
-                    "event_id": str(envelope.event_id),
-                    "correlation_id": str(envelope.correlation_id),
-                },
-                "created_at": at,
-                "attempts": 0,
-            }
-        )
-    return rows
-
-
 async def _publish_all(
     session: AsyncSession,
     ctx: CaseworkContext,
@@ -449,8 +408,20 @@ async def _publish_all(
     at: datetime,
 ) -> None:
     """Stage several events in one statement, relayed in the order given."""
-    if events:
-        await session.execute(ctx.outbox.table.insert(), outbox_rows(ctx, events, at=at))
+    correlation = _correlation()
+    await ctx.outbox.add_many(
+        session,
+        [
+            Staged(
+                payload=payload,
+                subject_key=str(case.household_id),
+                occurred_at=at,
+                correlation_id=correlation,
+            )
+            for case, payload in events
+        ],
+        now=at,
+    )
 
 
 # ------------------------------------------------------------------ opening and new risks

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -17,14 +16,10 @@ from services.casework.models import (
     Case,
     CaseDeadline,
     CaseEvent,
-    outbox_table,
 )
 from services.casework.repository import CaseRepository
 from services.casework.sweeper import DeadlineSweeper
 from services.casework.workdays import CalendarUnavailable
-from shared.contracts.casework import DeadlineBreachedV1
-from shared.contracts.registry import decode
-from shared.logs import correlation_id
 from tests.services.casework.harness import (
     HELPER,
     VILLAGE,
@@ -395,49 +390,6 @@ async def _sweep_record(
         for e in await cw.events("casework.deadline_breached")
     )
     return entries, events
-
-
-class TestOutboxRows:
-    async def test_the_rows_are_the_ones_outbox_add_writes(self, cw: Casework) -> None:
-        case = Case(household_id=uuid.uuid4(), region_code=VILLAGE)
-        now = cw.clock.now()
-        breach = DeadlineBreachedV1(
-            case_id=uuid.uuid4(),
-            deadline_id=uuid.uuid4(),
-            kind="identification",
-            due=date(2026, 3, 1),
-            breached_at=now,
-            escalation_level="village",
-            village_code=VILLAGE,
-        )
-        # The request's correlation id, as _publish passes it to Outbox.add.
-        correlation = uuid.uuid4()
-        token = correlation_id.set(str(correlation))
-        try:
-            async with cw.sessionmaker() as session, session.begin():
-                await cw.ctx.outbox.add(
-                    session,
-                    breach,
-                    subject_key=str(case.household_id),
-                    occurred_at=now,
-                    now=now,
-                    correlation_id=correlation,
-                )
-                rows = service.outbox_rows(cw.ctx, [(case, breach)], at=now)
-                await session.execute(outbox_table.insert(), rows)
-        finally:
-            correlation_id.reset(token)
-        async with cw.sessionmaker() as session:
-            by_add, by_rows = (await session.execute(select(outbox_table))).mappings().all()
-
-        def comparable(row: Any) -> dict[str, Any]:
-            out = {k: v for k, v in row.items() if k not in ("id", "event_id", "value", "headers")}
-            out["headers"] = {k: v for k, v in row["headers"].items() if k != "event_id"}
-            envelope = decode(row["value"].encode())
-            out["envelope"] = envelope.model_dump(mode="json", exclude={"event_id"})
-            return out
-
-        assert comparable(by_rows) == comparable(by_add)
 
 
 class TestStartClocks:
