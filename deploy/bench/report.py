@@ -96,6 +96,9 @@ class Goal:
     note: str = ""
 
 
+S1_GOAL_ALERTS = 50_000
+
+
 def goals(results: dict[str, Any]) -> list[Goal]:
     """Turn the medians into goal lines."""
     lim = results["limits"]
@@ -113,17 +116,21 @@ def goals(results: dict[str, Any]) -> list[Goal]:
     if "S1" in sc:
         m = sc["S1"]["median"]
         scale = f"{m['alerts']:,} alerts"
+        # The goal is a 50,000-alert push: a smaller push is judged at its rate, never on
+        # the time it took itself.
+        at_goal = m["seconds"] if m["alerts"] >= S1_GOAL_ALERTS else S1_GOAL_ALERTS / m["rate"]
         out.append(
             Goal(
                 "S1",
-                "push → all cases opened",
-                m["seconds"],
+                "push → all cases opened"
+                + ("" if m["alerts"] >= S1_GOAL_ALERTS else " (at its rate, for 50,000)"),
+                round(at_goal, 2),
                 "s",
                 "absolute",
                 60.0,
                 None,
                 "≤ 60 s (at 50,000 alerts)",
-                m["seconds"] <= 60,
+                at_goal <= 60,
                 scale,
             )
         )
@@ -410,15 +417,15 @@ def markdown(results: dict[str, Any], notes: dict[str, str]) -> str:
     if profile:
         b, a = profile["before"], profile["after"]
         lines += [
-            "## Before and after the fix (one run, S1 shape"
+            "## Record by record against set-based batches (one run, S1 shape"
             + (f", commit `{profile['commit']}`)" if "commit" in profile else ")"),
             "",
-            "| consumer transaction | alerts | push → all cases | alerts/s | duplicates | lost |",
+            "| consumers apply | alerts | push → all cases | alerts/s | duplicates | lost |",
             "|---|---|---|---|---|---|",
-            f"| one per record (before) | {b['alerts']:,} | {b['seconds']} s | {b['rate']} | "
+            f"| one record per transaction | {b['alerts']:,} | {b['seconds']} s | {b['rate']} | "
             f"{b['duplicate_cases']} | {b['lost']} |",
-            f"| one per fetched batch (after) | {a['alerts']:,} | {a['seconds']} s | {a['rate']} | "
-            f"{a['duplicate_cases']} | {a['lost']} |",
+            f"| a fetched batch per transaction, set-based | {a['alerts']:,} | {a['seconds']} s | "
+            f"{a['rate']} | {a['duplicate_cases']} | {a['lost']} |",
             "",
         ]
     for title, body in notes.items():
