@@ -37,7 +37,6 @@ from shared.clock import Clock, china_date
 from shared.contracts.common import PersonV1
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.intake import AlertReceivedV1, DeclarationReceivedV1, ReportReceivedV1
-from shared.contracts.registry import build_envelope, encode
 from shared.contracts.topics import Topic
 from shared.logs import correlation_id, mask_resident_ids
 from shared.messaging.outbox import Outbox
@@ -298,37 +297,16 @@ def outbox_row(
     now: datetime,
     correlation: uuid.UUID,
 ) -> dict[str, Any]:
-    """Return the outbox_message row Outbox.add would write, for a many-row INSERT.
+    """Return the outbox_message row of an intake event, for a many-row INSERT.
 
     Bulk pushes write a thousand events per transaction; one INSERT per event cost most of
-    the time, so the rows are built here and written together (single alerts use the same
-    row, so every alert's event has one shape; so do declarations, whose single INSERT is
-    cheaper this way). tests/services/intake/test_service.py TestOutboxRow holds this shape
-    equal to Outbox.add's.
+    the time, so the rows are built here and written together (single alerts and
+    declarations use the same row, so every event of a kind has one shape).
     """
-    envelope = build_envelope(
-        payload,
-        producer=ctx.outbox.producer,
-        subject_key=subject_key,
-        occurred_at=now,
-        produced_at=now,
-        correlation_id=correlation,
+    _, row = ctx.outbox.row(
+        payload, subject_key=subject_key, occurred_at=now, now=now, correlation_id=correlation
     )
-    return {
-        "event_id": envelope.event_id,
-        "topic": ctx.outbox.topic,
-        "message_key": subject_key,
-        "event_type": envelope.event_type,
-        "value": encode(envelope).decode(),
-        "headers": {
-            "event_type": envelope.event_type,
-            "schema_version": str(envelope.schema_version),
-            "event_id": str(envelope.event_id),
-            "correlation_id": str(envelope.correlation_id),
-        },
-        "created_at": now,
-        "attempts": 0,
-    }
+    return row
 
 
 async def receive_alert(

@@ -113,40 +113,58 @@ class Outbox:
         self, session: AsyncSession, events: Sequence[Staged], *, now: datetime
     ) -> list[EventEnvelope[Any]]:
         """Stage several events in one statement, relayed in the order given."""
-        envelopes: list[EventEnvelope[Any]] = []
-        rows: list[dict[str, Any]] = []
-        for event in events:
-            envelope = build_envelope(
-                event.payload,
-                producer=self.producer,
-                subject_key=event.subject_key,
-                occurred_at=event.occurred_at,
-                produced_at=now,
-                correlation_id=event.correlation_id,
-                causation_id=event.causation_id,
+        built = [
+            self.row(
+                e.payload,
+                subject_key=e.subject_key,
+                occurred_at=e.occurred_at,
+                now=now,
+                correlation_id=e.correlation_id,
+                causation_id=e.causation_id,
             )
-            envelopes.append(envelope)
-            rows.append(
-                {
-                    "event_id": envelope.event_id,
-                    "topic": self.topic,
-                    "message_key": event.subject_key,
-                    "event_type": envelope.event_type,
-                    "value": encode(envelope).decode(),
-                    "headers": {
-                        "event_type": envelope.event_type,
-                        "schema_version": str(envelope.schema_version),
-                        "event_id": str(envelope.event_id),
-                        "correlation_id": str(envelope.correlation_id),
-                    },
-                    "created_at": now,
-                    "attempts": 0,
-                }
-            )
-        if rows:
+            for e in events
+        ]
+        if built:
             # An executemany keeps the rows' id order that of the list, which the relay keeps.
-            await session.execute(self.table.insert(), rows)
-        return envelopes
+            await session.execute(self.table.insert(), [row for _, row in built])
+        return [envelope for envelope, _ in built]
+
+    def row(
+        self,
+        payload: Payload,
+        *,
+        subject_key: str,
+        occurred_at: datetime,
+        now: datetime,
+        correlation_id: UUID | None = None,
+        causation_id: UUID | None = None,
+    ) -> tuple[EventEnvelope[Payload], dict[str, Any]]:
+        """Return an event's envelope and the outbox row that carries it, for writers that
+        insert rows their own way (intake's bulk path writes a thousand per statement)."""
+        envelope = build_envelope(
+            payload,
+            producer=self.producer,
+            subject_key=subject_key,
+            occurred_at=occurred_at,
+            produced_at=now,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+        )
+        return envelope, {
+            "event_id": envelope.event_id,
+            "topic": self.topic,
+            "message_key": subject_key,
+            "event_type": envelope.event_type,
+            "value": encode(envelope).decode(),
+            "headers": {
+                "event_type": envelope.event_type,
+                "schema_version": str(envelope.schema_version),
+                "event_id": str(envelope.event_id),
+                "correlation_id": str(envelope.correlation_id),
+            },
+            "created_at": now,
+            "attempts": 0,
+        }
 
 
 def _to_message(row: Any) -> OutgoingMessage:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -61,6 +62,17 @@ async def _stage(sm: object, n: int) -> None:
             )
 
 
+def _relay(sm: Any, bus: InMemoryBus, *, batch_size: int) -> OutboxRelay:
+    return OutboxRelay(
+        service="intake",
+        sessionmaker=sm,
+        table=outbox_table,
+        publisher=bus.publisher(),
+        clock=FrozenClock(NOW),
+        settings=RelaySettings(batch_size=batch_size),
+    )
+
+
 class TestOutbox:
     async def test_events_staged_together_are_relayed_in_the_order_given(
         self, db_urls: dict[str, str], backend: str
@@ -77,14 +89,7 @@ class TestOutbox:
                 now=NOW,
             )
         bus = InMemoryBus()
-        relay = OutboxRelay(
-            service="intake",
-            sessionmaker=sm,
-            table=outbox_table,
-            publisher=bus.publisher(),
-            clock=FrozenClock(NOW),
-            settings=RelaySettings(batch_size=2),
-        )
+        relay = _relay(sm, bus, batch_size=2)
         assert await relay.drain() == 6
         published = [decode(m.value) for m in bus.records("intake.events")]
         assert [getattr(e.payload, "alert_id", None) for e in published] == [
@@ -103,14 +108,7 @@ class TestOutboxRelay:
         sm = make_sessionmaker(engine)
         bus = InMemoryBus()
         await _stage(sm, 25)
-        relay = OutboxRelay(
-            service="intake",
-            sessionmaker=sm,
-            table=outbox_table,
-            publisher=bus.publisher(),
-            clock=FrozenClock(NOW),
-            settings=RelaySettings(batch_size=10),
-        )
+        relay = _relay(sm, bus, batch_size=10)
         assert await relay.drain() == 25
         ids = [
             getattr(decode(m.value).payload, "alert_id", None) for m in bus.records("intake.events")
