@@ -103,15 +103,6 @@ class CaseRepository:
         stmt = select(Case).where(Case.id == case_id).with_for_update(key_share=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def open_for_household(self, household_id: uuid.UUID) -> Case | None:
-        """Return the household's live case, if any (locked for update on PostgreSQL)."""
-        stmt = (
-            select(Case)
-            .where(Case.household_id == household_id, Case.closed_at.is_(None))
-            .with_for_update(key_share=True)
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
     async def open_for_households(
         self, household_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, Case]:

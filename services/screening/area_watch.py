@@ -143,32 +143,6 @@ def judge(current: WeekCount, baseline: Sequence[int], policy: AreaAlertPolicy) 
     )
 
 
-def weekly_counts(
-    signals: Iterable[CauseSignal],
-    *,
-    township: str,
-    cause: str,
-    policy: AreaAlertPolicy,
-    weeks: Sequence[date],
-) -> dict[date, WeekCount]:
-    """Count one cause's signals and households per week (given as Mondays) in a township."""
-    per_week: dict[date, list[CauseSignal]] = {w: [] for w in weeks}
-    for signal in signals:
-        if township_of(signal.region_code) != township:
-            continue
-        if cause not in policy.causes_of(
-            alert_type=signal.alert_type, difficulty_types=signal.difficulty_types
-        ):
-            continue
-        bucket = per_week.get(week_start(signal.occurred_on))
-        if bucket is not None:
-            bucket.append(signal)
-    return {
-        w: WeekCount(signals=len(items), households=len({s.household_id for s in items}))
-        for w, items in per_week.items()
-    }
-
-
 class WeekTally:
     """Running counts of one cause in one township over a week and the weeks before it.
 

@@ -29,7 +29,7 @@ from shared.clock import Clock, china_date
 from shared.contracts.common import PersonV1, SourceRefV1
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.intake import AlertReceivedV1, DeclarationReceivedV1, ReportReceivedV1
-from shared.contracts.screening import ReasonV1, RiskAssessedV1
+from shared.contracts.screening import RiskAssessedV1
 from shared.messaging.outbox import Outbox, Staged
 from shared.pii import PiiCipher
 from shared.resident_id import birth_date_of
@@ -436,8 +436,3 @@ class ScreeningHandlers:
             correlation_id=envelope.correlation_id,
             causation_id=envelope.event_id,
         )
-
-
-def reason_list(items: list[dict[str, Any]]) -> tuple[ReasonV1, ...]:
-    """Rebuild contract reasons from stored JSON."""
-    return tuple(ReasonV1.model_validate(i) for i in items)
