@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Table
@@ -28,6 +29,20 @@ Handler = Callable[[AsyncSession, EventEnvelope[Any]], Awaitable[None]]
 # Applies the fresh events of a fetched batch at once, in order. It must leave the database
 # as the record handlers would one after another: a batch that fails is replayed through them.
 BatchHandler = Callable[[AsyncSession, Sequence[EventEnvelope[Any]]], Awaitable[None]]
+
+
+@contextmanager
+def traced(envelope: EventEnvelope[Any]) -> Iterator[None]:
+    """Log lines written while an event is applied carry its correlation and causation ids."""
+    tokens = (
+        correlation_id.set(str(envelope.correlation_id)),
+        causation_id.set(str(envelope.event_id)),
+    )
+    try:
+        yield
+    finally:
+        correlation_id.reset(tokens[0])
+        causation_id.reset(tokens[1])
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -153,15 +168,8 @@ class ConsumerRunner:
         if handler is None:
             EVENTS_PROCESSED.labels(self.group, "ignored").inc()
             return
-        tokens = (
-            correlation_id.set(str(envelope.correlation_id)),
-            causation_id.set(str(envelope.event_id)),
-        )
-        try:
+        with traced(envelope):
             await self._apply_with_retry(msg, envelope, handler)
-        finally:
-            correlation_id.reset(tokens[0])
-            causation_id.reset(tokens[1])
 
     async def _apply_batch(
         self,
@@ -200,15 +208,8 @@ class ConsumerRunner:
         envelope: EventEnvelope[Any],
         handler: Handler,
     ) -> bool:
-        tokens = (
-            correlation_id.set(str(envelope.correlation_id)),
-            causation_id.set(str(envelope.event_id)),
-        )
-        try:
+        with traced(envelope):
             return await self._apply(session, msg, envelope, handler)
-        finally:
-            correlation_id.reset(tokens[0])
-            causation_id.reset(tokens[1])
 
     async def _apply(
         self,
